@@ -1,0 +1,3 @@
+from dumper.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,313 @@
+"""One backup, start to finish.
+
+The directory is built under a hidden temporary name (``.NAME.partial``) and renamed into
+place only after every file is written, fsynced and listed with its sha256 in
+``metadata.json``: a directory with a backup's name is always a complete backup. Any
+failure removes the temporary directory and surfaces as a :class:`DumpError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+
+from dumper import FORMAT_VERSION, __version__
+from dumper.catalog import read_catalog
+from dumper.data import copy_statement, stream_copy
+from dumper.entries import build_entries
+from dumper.errors import DumpError, Interrupted, OutputError
+from dumper.order import order_entries
+from dumper.plan import Plan
+from dumper.progress import Progress
+from dumper.report import Reporter
+from dumper.scripts import restore_full_sh, restore_sh
+from dumper.session import Session, redact
+from dumper.sinks import SUFFIX, CompressedFile, CsvSink, default_level, gzip_engine, output_error, sha256_file, write_private
+from dumper.summary import Summary, human_size
+from dumper.toc import DATA, Entry
+
+HEADER = """--
+-- PostgreSQL database dump written by pydump {version}
+-- Source: PostgreSQL {server}, database {database}
+-- Dumped at {when}
+--
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+"""
+FOOTER = "--\n-- pydump: dump complete\n--\n"
+
+
+@dataclass
+class Result:
+    directory: Path
+    summary: Summary
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _new_dir_name(parent: Path, now: dt.datetime) -> str:
+    base = now.strftime("%Y%m%d_%H%M%S")
+    name, n = base, 1
+    while (parent / name).exists() or (parent / f".{name}.partial").exists():
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+def _entry_comment(e: Entry) -> str:
+    name = e.name.replace("\n", " ")
+    schema = (e.schema or "-").replace("\n", " ")
+    return f"-- pydump-entry: {e.id}\n-- Name: {name}; Type: {e.kind}; Schema: {schema}; Owner: {(e.owner or '-').replace(chr(10), ' ')}\n"
+
+
+class _Signals:
+    """SIGTERM (and SIGINT) become :class:`Interrupted` in the main thread, so cleanup runs."""
+
+    def __enter__(self) -> "_Signals":
+        self.old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.old[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    @staticmethod
+    def _handler(signum: int, _frame: Any) -> None:
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}; the partial backup was removed")
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, h in self.old.items():
+            signal.signal(sig, h)
+
+
+def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -> Result:
+    started = dt.datetime.now().astimezone()
+    t0 = time.monotonic()
+    warnings: list[str] = []
+
+    def warning(msg: str) -> None:
+        warnings.append(msg)
+        warn(msg)
+
+    out_parent = plan.out_dir
+    try:
+        if out_parent.exists() and not out_parent.is_dir():
+            raise OutputError(f"--out {out_parent} exists and is not a directory")
+        out_parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise output_error(e, out_parent) from None
+    if not os.access(out_parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write into {out_parent}: permission denied")
+    name = _new_dir_name(out_parent, started)
+    tmp = out_parent / f".{name}.partial"
+    final = out_parent / name
+    reporter = Reporter(plan.dsn, "backup-db", enabled=plan.report, warn=warning)
+    old_umask = os.umask(0o077)
+    open_files: list[Any] = []
+    session: Session | None = None
+    try:
+        with _Signals():
+            try:
+                tmp.mkdir(mode=0o700)
+                (tmp / "data").mkdir(mode=0o700)
+            except OSError as e:
+                raise output_error(e, tmp) from None
+            session = Session(plan.dsn)
+            reporter.invoked({"mode": plan.mode, "options": plan.options})
+            meta = _dump(plan, session, tmp, progress, warning, open_files)
+            session.close()
+            session = None
+            finished = dt.datetime.now().astimezone()
+            duration = round(time.monotonic() - t0, 3)
+            meta.update(started_at=started.isoformat(), finished_at=finished.isoformat(), duration_s=duration)
+            meta["warnings"] = warnings
+            _finish_directory(tmp, meta)
+            os.rename(tmp, final)
+            _fsync_dir(out_parent)
+    except BaseException as e:
+        for f in open_files:
+            f.abort()
+        if session is not None:
+            session.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.umask(old_umask)
+        err = e
+        if isinstance(e, KeyboardInterrupt):
+            err = Interrupted("interrupted; the partial backup was removed")
+        if isinstance(e, OSError):
+            err = output_error(e, tmp)
+        reporter.completed(False, {"error": str(err)[:500], "mode": plan.mode})
+        if err is not e:
+            raise err from None
+        raise
+    os.umask(old_umask)
+    dump_file = meta["dump_file"]
+    summary = Summary(
+        backup_dir=_display_path(final), dump_file=dump_file, dump_bytes=meta["files"][dump_file]["bytes"],
+        size_bytes=meta["size_bytes"], duration_s=meta["duration_s"], mode=plan.mode,
+        created=started.strftime("%Y-%m-%d %H:%M:%S"), tables=meta["tables"], rows=meta["rows"],
+        csv_files=len(meta["csv_files"]), warnings=warnings,
+    )
+    reporter.completed(True, {"backup_dir": summary.backup_dir, "backup_size": human_size(summary.dump_bytes),
+                              "size_bytes": summary.size_bytes, "mode": plan.mode, "rows": summary.rows})
+    return Result(final, summary, meta)
+
+
+def _display_path(p: Path) -> str:
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[[str], None], open_files: list[Any]) -> dict[str, Any]:
+    t_cat = time.monotonic()
+
+    def lock(tables: list[Any]) -> None:
+        wanted = [r.identity for r in tables]
+        s.lock_tables(wanted, plan.lock_wait_timeout_ms)
+
+    cat = read_catalog(s, plan.schema_included, lambda r: plan.relation_included(r.schema or "", r.name), lock)
+    built = build_entries(cat, plan)
+    for w in built.warnings:
+        warn(w)
+    ordered = order_entries(built.entries, cat.depends)
+    if ordered.broken_loops:
+        warn("dependency loop broken arbitrarily at: " + ", ".join(ordered.broken_loops))
+    for label, pats in (("--schema", plan.schemas), ("--table", plan.tables), ("--exclude-schema", plan.exclude_schemas),
+                        ("--exclude-table", plan.exclude_tables), ("--exclude-table-data", plan.exclude_table_data)):
+        for p in pats.unmatched():
+            warn(f"{label} pattern {p!r} matched nothing")
+    catalog_s = time.monotonic() - t_cat
+
+    method = plan.compress
+    level = plan.level if plan.level is not None else default_level(method)
+    dump_name = "backup.sql" + SUFFIX[method]
+    script = CompressedFile(tmp / dump_name, method, level)
+    open_files.append(script)
+    info = s.info
+    script.write(HEADER.format(version=__version__, server=info.version, database=info.database.replace("\n", " "),
+                               when=dt.datetime.now().astimezone().isoformat(timespec="seconds")).encode())
+    row_counts: dict[str, int] = {}
+    csv_files: dict[str, str] = {}
+    data_entries = [e for e in ordered.entries if e.kind == "TABLE DATA"]
+    progress.start_tables(len(data_entries), sum(int(e.extra.get("pages", 0)) * 8192 for e in data_entries))
+    t_data = 0.0
+    for e in ordered.entries:
+        head = _entry_comment(e)
+        if e.kind != "TABLE DATA":
+            script.write((head + "\n" + e.sql + "\n").encode())
+            continue
+        td = time.monotonic()
+        rel = e.extra.pop("_rel")
+        cols: list[str] = e.extra["columns"]
+        key = e.extra["table"]
+        sinks = [script.write]
+        csv = None
+        if e.extra.get("csv"):
+            csv = CsvSink(tmp / e.extra["csv"], cols)
+            open_files.append(csv)
+            sinks.append(csv.write)
+        script.write((head + "\n" + copy_statement(rel.identity, cols, "FROM stdin") + ";\n").encode())
+        res = stream_copy(s.conn, copy_statement(rel.identity, cols), sinks, on_chunk=progress.bytes_done)
+        script.write(b"\\.\n\n")
+        if csv is not None:
+            csv.close()
+            csv_files[e.extra["csv"]] = key
+        e.extra["rows"] = res.rows
+        row_counts[key] = res.rows
+        progress.table_done(key, res.rows)
+        t_data += time.monotonic() - td
+    script.write(FOOTER.encode())
+    tw = time.monotonic()
+    script.close()
+    wait_s = time.monotonic() - tw
+    progress.close()
+    for e in data_entries:
+        e.extra.pop("_rel", None)
+
+    toc = {"format": FORMAT_VERSION, "entries": [e.to_json() for e in ordered.entries]}
+    write_private(tmp / "toc.json", orjson.dumps(toc, option=orjson.OPT_INDENT_2))
+    write_private(tmp / "row_counts.json", orjson.dumps(row_counts, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    for fname, text in (("restore.sh", restore_sh(dump_name)), ("restore-full.sh", restore_full_sh(dump_name, row_counts))):
+        write_private(tmp / fname, text.encode())
+        os.chmod(tmp / fname, 0o700)
+
+    cats = []
+    for c in plan.categories.categories.values():
+        tables = sorted(e.extra["table"] for e in built.entries if e.kind == "TABLE DATA" and e.extra.get("category") == c.name)
+        excluded = sorted(
+            ident
+            for r in cat.relations
+            if r.has_data and plan.category_of(r.schema or "", r.name) == c.name and not plan.data_included(r.schema or "", r.name)
+            for ident in [r.identity]
+        )
+        cats.append({"name": c.name, "label": c.label, "included": c.name not in plan.excluded_categories,
+                     "csv": c.csv, "tables": tables, "excluded_tables": excluded})
+    unmatched = plan.categories.unmatched_patterns([(r.schema or "", r.name) for r in cat.relations if r.has_data])
+    return {
+        "format": FORMAT_VERSION,
+        "tool": {"name": "pydump", "version": __version__},
+        "server": {"version": info.version, "version_num": info.version_num, "encoding": info.encoding},
+        "database": info.database, "host": info.host, "port": info.port, "user": info.user,
+        "client_host": socket.gethostname(),
+        "connection": redact(plan.dsn),
+        "mode": plan.mode,
+        "options": plan.options,
+        "categories": cats,
+        "category_file": plan.categories.source,
+        "unmatched_category_patterns": unmatched,
+        "compression": {"method": method, "level": level, "engine": gzip_engine() if method == "gzip" else method},
+        "dump_file": dump_name,
+        "csv_files": csv_files,
+        "tables": len(row_counts),
+        "rows": sum(row_counts.values()),
+        "entries": len(ordered.entries),
+        "timings": {**cat.timings, "ordering_s": round(catalog_s - sum(cat.timings.values()), 4),
+                    "data_s": round(t_data, 4), "compression_wait_s": round(wait_s, 4), "catalog_queries": s.queries},
+    }
+
+
+def _finish_directory(tmp: Path, meta: dict[str, Any]) -> None:
+    files: dict[str, dict[str, Any]] = {}
+    for p in sorted(tmp.rglob("*")):
+        if p.is_file():
+            rel = p.relative_to(tmp).as_posix()
+            files[rel] = {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+    meta["files"] = files
+    meta["size_bytes"] = sum(f["bytes"] for f in files.values())
+    write_private(tmp / "metadata.json", orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+    _fsync_dir(tmp / "data")
+    _fsync_dir(tmp)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,77 @@
+"""Everything the dump needs from the system catalog, read inside the snapshot.
+
+:func:`read_catalog` decides the order of the reads: first what needs no deparsing
+(schemas, the relation list), then the locks, then everything that calls ``pg_get_*``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from dumper.catalog.comments import Comment, read_comments
+from dumper.catalog.constraints import Constraint, Index, read_constraints, read_index_links, read_indexes
+from dumper.catalog.depend import Dependencies, read_dependencies
+from dumper.catalog.namespaces import Extension, Schema, read_extensions, read_schemas
+from dumper.catalog.relations import Relation, list_relations, read_details
+from dumper.catalog.routines import Routine, read_routines
+from dumper.catalog.triggers import EventTrigger, Policy, Rule, Trigger, read_event_triggers, read_policies, read_rules, read_triggers
+from dumper.catalog.types import TypeDef, read_types
+
+if TYPE_CHECKING:
+    from dumper.session import Session
+
+
+@dataclass
+class Catalog:
+    schemas: list[Schema] = field(default_factory=list)
+    extensions: list[Extension] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+    types: list[TypeDef] = field(default_factory=list)
+    routines: list[Routine] = field(default_factory=list)
+    constraints: list[Constraint] = field(default_factory=list)
+    indexes: list[Index] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
+    policies: list[Policy] = field(default_factory=list)
+    event_triggers: list[EventTrigger] = field(default_factory=list)
+    comments: dict[tuple[str, int, int], Comment] = field(default_factory=dict)
+    depends: Dependencies = field(default_factory=Dependencies)
+    index_names: dict[int, str] = field(default_factory=dict)
+    index_parents: list[tuple[int, int]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def read_catalog(
+    s: Session,
+    keep_schema: Callable[[str], bool],
+    keep_relation: Callable[[Relation], bool],
+    lock: Callable[[list[Relation]], None],
+) -> Catalog:
+    """Read the catalog: ``keep_*`` select what is dumped, ``lock`` locks the chosen tables."""
+    t0 = time.monotonic()
+    cat = Catalog()
+    cat.schemas = [x for x in read_schemas(s) if keep_schema(x.name)]
+    schemas = {x.name for x in cat.schemas}
+    cat.extensions = read_extensions(s)
+    cat.relations = [r for r in list_relations(s) if r.schema in schemas and keep_relation(r)]
+    t1 = time.monotonic()
+    lock([r for r in cat.relations if r.kind in ("r", "p")])
+    t2 = time.monotonic()
+    read_details(s, cat.relations)
+    oids = [r.oid for r in cat.relations]
+    table_oids = [r.oid for r in cat.relations if r.kind in ("r", "p", "m", "f", "v")]
+    cat.types = [t for t in read_types(s) if t.schema in schemas]
+    cat.routines = [r for r in read_routines(s) if r.schema in schemas]
+    cat.constraints = read_constraints(s, oids)
+    cat.indexes = read_indexes(s, table_oids)
+    cat.index_names, cat.index_parents = read_index_links(s, table_oids)
+    cat.triggers = read_triggers(s, table_oids)
+    cat.rules = read_rules(s, table_oids)
+    cat.policies = read_policies(s, table_oids)
+    cat.event_triggers = read_event_triggers(s)
+    cat.comments = read_comments(s)
+    cat.depends = read_dependencies(s)
+    cat.timings = {"catalog_s": round((t1 - t0) + (time.monotonic() - t2), 4), "locks_s": round(t2 - t1, 4)}
+    return cat

@@ -1,0 +1,258 @@
+"""Tables, views, materialized views, sequences and foreign tables (everything in pg_class).
+
+Read in two steps, as pg_dump does: :func:`list_relations` uses no deparsing function, so it
+is safe before the locks are taken; :func:`read_details` runs after the locks and fills in
+columns, view definitions, partition bounds and sequence parameters, each in one query over
+all relations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dumper.catalog.base import (
+    Acl,
+    CatalogObject,
+    acl_columns,
+    identity_sql,
+    make_acl,
+    not_extension_member,
+    user_schema,
+)
+
+if TYPE_CHECKING:
+    from dumper.session import Session
+
+
+@dataclass
+class Column:
+    num: int
+    name: str
+    type: str
+    notnull: bool
+    default: str | None
+    identity: str  # '', 'a' (ALWAYS), 'd' (BY DEFAULT)
+    generated: str  # '', 's' (STORED)
+    collation: str | None  # qualified, only when it differs from the type's default
+    storage: str | None  # only when it differs from the type's default
+    compression: str | None
+    statistics: int | None
+    options: list[str] | None
+    fdw_options: list[str] | None
+    is_local: bool
+    inh_count: int
+    acl: Acl | None = None
+    default_deps_on_function: bool = False
+    default_oid: int | None = None
+
+
+@dataclass
+class Sequence:
+    type: str
+    start: int
+    increment: int
+    min: int
+    max: int
+    cache: int
+    cycle: bool
+    last_value: int | None = None
+    is_called: bool = False
+    owned_by: tuple[int, int] | None = None  # (table oid, column number) for serial/OWNED BY
+    identity_of: tuple[int, int] | None = None  # (table oid, column number) for identity columns
+
+
+@dataclass
+class Relation(CatalogObject):
+    oid: int = 0
+    kind: str = "r"  # pg_class.relkind
+    persistence: str = "p"
+    is_partition: bool = False
+    rls: bool = False
+    force_rls: bool = False
+    replident: str = "d"
+    reloptions: list[str] | None = None
+    toast_options: list[str] | None = None
+    populated: bool = True
+    pages: int = 0
+    access_method: str | None = None
+    of_type: str | None = None
+    parents: list[int] = field(default_factory=list)  # pg_inherits, in seqno order
+    columns: list[Column] = field(default_factory=list)
+    partkey: str | None = None
+    partbound: str | None = None
+    viewdef: str | None = None
+    sequence: Sequence | None = None
+    server: str | None = None  # foreign tables
+    ftoptions: list[str] | None = None
+    replident_index: str | None = None
+
+    @property
+    def has_data(self) -> bool:
+        return self.kind == "r"
+
+    @property
+    def is_table(self) -> bool:
+        return self.kind in ("r", "p")
+
+
+_REL_ACL = acl_columns("c.relacl", "(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::\"char\"", "c.relowner")
+
+
+def list_relations(s: Session) -> list[Relation]:
+    rows = s.query(
+        f"""
+        SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
+               pg_catalog.pg_get_userbyid(c.relowner) AS owner, c.relpersistence AS persistence,
+               c.relispartition AS is_partition, c.relrowsecurity AS rls, c.relforcerowsecurity AS force_rls,
+               c.relreplident AS replident, c.reloptions, tc.reloptions AS toast_options,
+               c.relispopulated AS populated, c.relpages + COALESCE(tc.relpages, 0) AS pages,
+               am.amname AS access_method,
+               CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END AS of_type,
+               ARRAY(SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid ORDER BY i.inhseqno) AS parents,
+               {identity_sql('pg_class', 'c.oid')} AS identity,
+               {_REL_ACL}
+          FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          LEFT JOIN pg_catalog.pg_class tc ON tc.oid = c.reltoastrelid
+          LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam AND c.relkind IN ('r', 'm', 'p')
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+           AND {user_schema('n')}
+           AND {not_extension_member('pg_class', 'c.oid')}
+         ORDER BY n.nspname, c.relname
+        """
+    )
+    out = []
+    for r in rows:
+        out.append(
+            Relation(
+                ref=("pg_class", r["oid"]), schema=r["schema"], name=r["name"], owner=r["owner"],
+                identity=r["identity"], acl=make_acl(r, "s" if r["kind"] == "S" else "r"),
+                oid=r["oid"], kind=r["kind"], persistence=r["persistence"], is_partition=r["is_partition"],
+                rls=r["rls"], force_rls=r["force_rls"], replident=r["replident"], reloptions=r["reloptions"],
+                toast_options=r["toast_options"], populated=r["populated"], pages=r["pages"] or 0,
+                access_method=r["access_method"], of_type=r["of_type"], parents=list(r["parents"]),
+            )
+        )
+    return out
+
+
+def read_details(s: Session, rels: list[Relation]) -> None:
+    """Columns, view bodies, partition keys/bounds, sequence parameters and values."""
+    if not rels:
+        return
+    by_oid = {r.oid: r for r in rels}
+    oids = list(by_oid)
+    v = s.info.version_num
+    compression = "a.attcompression" if v >= 140000 else "''::\"char\""
+    stattarget = "a.attstattarget" if v >= 170000 else "NULLIF(a.attstattarget, -1)"
+    for c in s.query(
+        f"""
+        SELECT a.attrelid AS rel, a.attnum AS num, a.attname AS name,
+               pg_catalog.format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull,
+               pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default, d.oid AS default_oid,
+               a.attidentity AS identity, a.attgenerated AS generated,
+               CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0 THEN
+                    pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END AS collation,
+               CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END AS storage,
+               NULLIF({compression}::text, '') AS compression,
+               {stattarget} AS statistics,
+               a.attoptions AS options, a.attfdwoptions AS fdw_options,
+               a.attislocal AS is_local, a.attinhcount AS inh_count,
+               {acl_columns('a.attacl', None)},
+               EXISTS (SELECT 1 FROM pg_catalog.pg_depend dd
+                        JOIN pg_catalog.pg_proc p ON dd.refclassid = 'pg_proc'::pg_catalog.regclass AND p.oid = dd.refobjid
+                        JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+                       WHERE dd.classid = 'pg_attrdef'::pg_catalog.regclass AND dd.objid = d.oid
+                         AND pn.nspname <> 'pg_catalog') AS default_deps_on_function
+          FROM pg_catalog.pg_attribute a
+          JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+          JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+          LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+          LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+          LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+         WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
+         ORDER BY a.attrelid, a.attnum
+        """,
+        (oids,),
+    ):
+        rel = by_oid[c["rel"]]
+        rel.columns.append(
+            Column(
+                num=c["num"], name=c["name"], type=c["type"], notnull=c["notnull"], default=c["default"],
+                identity=c["identity"] or "", generated=c["generated"] or "", collation=c["collation"],
+                storage=c["storage"], compression=c["compression"], statistics=c["statistics"],
+                options=c["options"], fdw_options=c["fdw_options"], is_local=c["is_local"],
+                inh_count=c["inh_count"], acl=make_acl(c, "c"),
+                default_deps_on_function=c["default_deps_on_function"], default_oid=c["default_oid"],
+            )
+        )
+    # Deparsed pieces: only now, with the tables locked.
+    for r in s.query(
+        """
+        SELECT c.oid,
+               CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partkey,
+               CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS partbound,
+               CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS viewdef,
+               fs.srvname AS server, ft.ftoptions,
+               (SELECT ic.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+                 WHERE i.indrelid = c.oid AND i.indisreplident) AS replident_index
+          FROM pg_catalog.pg_class c
+          LEFT JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.oid
+          LEFT JOIN pg_catalog.pg_foreign_server fs ON fs.oid = ft.ftserver
+         WHERE c.oid = ANY(%s) AND (c.relkind IN ('p', 'v', 'm', 'f') OR c.relispartition OR c.relreplident = 'i')
+        """,
+        (oids,),
+    ):
+        rel = by_oid[r["oid"]]
+        rel.partkey, rel.partbound, rel.viewdef = r["partkey"], r["partbound"], r["viewdef"]
+        rel.server, rel.ftoptions, rel.replident_index = r["server"], r["ftoptions"], r["replident_index"]
+    seqs = [r for r in rels if r.kind == "S"]
+    if seqs:
+        _read_sequences(s, seqs)
+
+
+def _read_sequences(s: Session, seqs: list[Relation]) -> None:
+    by_oid = {r.oid: r for r in seqs}
+    for r in s.query(
+        """
+        SELECT q.seqrelid AS oid, pg_catalog.format_type(q.seqtypid, NULL) AS type, q.seqstart AS start,
+               q.seqincrement AS increment, q.seqmin AS min, q.seqmax AS max, q.seqcache AS cache,
+               q.seqcycle AS cycle,
+               (SELECT ARRAY[d.refobjid, d.refobjsubid, CASE d.deptype WHEN 'i' THEN 1 ELSE 0 END]
+                  FROM pg_catalog.pg_depend d
+                 WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = q.seqrelid
+                   AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i')
+                   AND d.refobjsubid > 0 LIMIT 1) AS owner_col
+          FROM pg_catalog.pg_sequence q WHERE q.seqrelid = ANY(%s)
+        """,
+        (list(by_oid),),
+    ):
+        seq = Sequence(r["type"], r["start"], r["increment"], r["min"], r["max"], r["cache"], r["cycle"])
+        if r["owner_col"]:
+            tab, col, is_ident = r["owner_col"]
+            if is_ident:
+                seq.identity_of = (tab, col)
+            else:
+                seq.owned_by = (tab, col)
+        by_oid[r["oid"]].sequence = seq
+    # Current values: one UNION ALL query per batch rather than one round trip per sequence.
+    items = list(seqs)
+    for i in range(0, len(items), 500):
+        batch = items[i : i + 500]
+        sql = " UNION ALL ".join(
+            f"SELECT {r.oid}::oid AS oid, last_value, is_called FROM {r.identity}" for r in batch
+        )
+        for row in s.query(sql):
+            seq = by_oid[row["oid"]].sequence
+            if seq is not None:
+                seq.last_value, seq.is_called = row["last_value"], row["is_called"]
+
+
+def column_names(rel: Relation) -> list[str]:
+    """The COPY column list: generated columns are recomputed on load, so they are left out."""
+    return [c.name for c in rel.columns if not c.generated]
+
+
+def as_dict(rel: Relation) -> dict[str, Any]:
+    return {"schema": rel.schema, "name": rel.name, "kind": rel.kind}

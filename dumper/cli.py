@@ -1,0 +1,139 @@
+"""``pydump``: argument parsing and exit codes, nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from dumper import __version__
+from dumper.categories import load as load_categories
+from dumper.errors import DumpError, UsageError
+from dumper.plan import Patterns, Plan
+from dumper.session import resolve_dsn
+
+EPILOG = """exit codes: 0 ok, 1 internal error, 2 bad options or category file, 3 cannot connect,
+4 permission denied, 5 output not writable / disk full, 6 lock timeout, 7 server error
+during the dump, 130 interrupted.
+
+The connection comes from DSN, else DATABASE_URL, else libpq's PG* variables, ~/.pgpass and
+service files. Passwords never reach any file, log or summary."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pydump",
+        description="Back up a PostgreSQL/Supabase database into storage/backups/YYYYMMDD_HHMMSS/ "
+        "without pg_dump, psql or Docker.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dsn", nargs="?", help="connection string or URI (default: $DATABASE_URL, then PG* variables)")
+    g = p.add_argument_group("categories (the spec's modes)")
+    g.add_argument("--prod", action="store_true", help="production mode: essential data only (no transient, no org data)")
+    g.add_argument("--no-transient", action="store_true", help="exclude transient data (conversations, tasks, ...)")
+    g.add_argument("--no-org-data", action="store_true", help="exclude org-specific data (marketing, legal, ...)")
+    g.add_argument("--no-auth", action="store_true", help="exclude the auth schema's data")
+    g.add_argument("--no-storage", action="store_true", help="exclude the storage schema's data")
+    g.add_argument("--categories", metavar="FILE.toml", help="category map replacing the built-in one")
+    g.add_argument("--csv", choices=["critical", "all", "none"], default="critical",
+                   help="which tables also get data/<schema>.<table>.csv (default: critical)")
+    s = p.add_argument_group("selection (as pg_dump)")
+    s.add_argument("-n", "--schema", action="append", default=[], metavar="PATTERN")
+    s.add_argument("-N", "--exclude-schema", action="append", default=[], metavar="PATTERN")
+    s.add_argument("-t", "--table", action="append", default=[], metavar="PATTERN")
+    s.add_argument("-T", "--exclude-table", action="append", default=[], metavar="PATTERN")
+    s.add_argument("--exclude-table-data", action="append", default=[], metavar="PATTERN")
+    s.add_argument("-s", "--schema-only", action="store_true")
+    s.add_argument("-a", "--data-only", action="store_true")
+    s.add_argument("-O", "--no-owner", action="store_true")
+    s.add_argument("-x", "--no-acl", "--no-privileges", dest="no_acl", action="store_true")
+    s.add_argument("--no-comments", action="store_true")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", metavar="DIR", default="storage/backups", help="parent directory (default: storage/backups)")
+    o.add_argument("--compress", default="gzip", metavar="gzip|zstd|none[:LEVEL]")
+    o.add_argument("-j", "--jobs", type=int, default=1)
+    o.add_argument("--lock-wait-timeout", type=int, metavar="MS", help="give up if a table lock is not granted in MS ms")
+    o.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary (errors only)")
+    o.add_argument("--debug", action="store_true", help="show tracebacks")
+    o.add_argument("--no-report", action="store_true", help="do not record the run in code_ops.artifact_events")
+    p.add_argument("--version", action="version", version=f"pydump {__version__}")
+    return p
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    if args.schema_only and args.data_only:
+        raise UsageError("--schema-only and --data-only cannot be used together")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    method, _, lvl = args.compress.partition(":")
+    if method not in ("gzip", "zstd", "none"):
+        raise UsageError(f"--compress must be gzip, zstd or none (optionally :LEVEL), not {args.compress!r}")
+    level = None
+    if lvl:
+        try:
+            level = int(lvl)
+        except ValueError:
+            raise UsageError(f"--compress level must be a number, not {lvl!r}") from None
+        limits = {"gzip": (0, 9), "zstd": (1, 22), "none": (0, 0)}[method]
+        if not limits[0] <= level <= limits[1]:
+            raise UsageError(f"--compress {method} level must be between {limits[0]} and {limits[1]}")
+    cats = load_categories(args.categories)
+    excluded: set[str] = set()
+    flags = {"--no-transient": args.no_transient, "--no-org-data": args.no_org_data,
+             "--no-auth": args.no_auth, "--no-storage": args.no_storage}
+    for c in cats.categories.values():
+        if c.flag and flags.get(c.flag):
+            excluded.add(c.name)
+        if args.prod and not c.prod:
+            excluded.add(c.name)
+    for flag, on in flags.items():
+        if on and not any(c.flag == flag for c in cats.categories.values()):
+            raise UsageError(f"{flag} was given but the category file {cats.source} has no category with flag = \"{flag}\"")
+    options = {k: v for k, v in vars(args).items() if k != "dsn"}
+    return Plan(
+        dsn=resolve_dsn(args.dsn), out_dir=Path(args.out), categories=cats, excluded_categories=excluded,
+        prod=args.prod, csv=args.csv, schema_only=args.schema_only, data_only=args.data_only,
+        schemas=Patterns(args.schema, qualified=False), exclude_schemas=Patterns(args.exclude_schema, qualified=False),
+        tables=Patterns(args.table), exclude_tables=Patterns(args.exclude_table),
+        exclude_table_data=Patterns(args.exclude_table_data), no_owner=args.no_owner, no_acl=args.no_acl,
+        no_comments=args.no_comments, compress=method, level=level, jobs=args.jobs, report=not args.no_report,
+        lock_wait_timeout_ms=args.lock_wait_timeout, options=options,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from dumper.progress import Progress
+
+    def warn(msg: str) -> None:
+        if not args.quiet:
+            print(f"pydump: warning: {msg}", file=sys.stderr, flush=True)
+
+    try:
+        plan = make_plan(args)
+        from dumper.backup import run_backup
+
+        result = run_backup(plan, progress=Progress(enabled=not (args.quiet or args.json)), warn=warn)
+    except DumpError as e:
+        if args.debug:
+            raise
+        print(f"pydump: error: {e}", file=sys.stderr, flush=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("pydump: error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: say so in one line unless asked for the traceback
+        if args.debug:
+            raise
+        print(f"pydump: internal error: {e.__class__.__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+    if args.json:
+        sys.stdout.write(result.summary.to_json().decode() + "\n")
+    elif not args.quiet:
+        sys.stdout.write(result.summary.render())
+    sys.stdout.flush()
+    return 0

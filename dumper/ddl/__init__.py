@@ -1,0 +1,1 @@
+"""Pure functions from catalog objects to SQL text. Nothing here talks to a database."""

@@ -1,0 +1,200 @@
+"""CREATE statements for tables, sequences, views and materialized views, built from the catalog."""
+
+from __future__ import annotations
+
+from dumper.catalog.relations import Column, Relation, Sequence
+from dumper.ident import quote_ident, quote_literal
+
+_STORAGE = {"p": "PLAIN", "e": "EXTERNAL", "m": "MAIN", "x": "EXTENDED"}
+_COMPRESSION = {"p": "pglz", "l": "lz4"}
+
+
+def _options(opts: list[str]) -> str:
+    """reloptions/attoptions (``key=value`` text) → ``key='value', ...``."""
+    parts = []
+    for o in opts:
+        k, _, v = o.partition("=")
+        parts.append(f"{k}={quote_literal(v)}" if not _is_plain(v) else f"{k}={v}")
+    return ", ".join(parts)
+
+
+def _is_plain(v: str) -> bool:
+    return v.replace(".", "", 1).replace("-", "", 1).isalnum() and v.isascii()
+
+
+def _fdw_options(opts: list[str]) -> str:
+    parts = []
+    for o in opts:
+        k, _, v = o.partition("=")
+        parts.append(f"{quote_ident(k)} {quote_literal(v)}")
+    return ", ".join(parts)
+
+
+def column_def(col: Column, *, include_default: bool) -> str:
+    parts = [quote_ident(col.name), col.type]
+    if col.collation:
+        parts.append(f"COLLATE {col.collation}")
+    if col.generated == "s" and col.default is not None:
+        parts.append(f"GENERATED ALWAYS AS ({col.default}) STORED")
+    elif include_default and col.default is not None:
+        parts.append(f"DEFAULT {col.default}")
+    if col.notnull:
+        parts.append("NOT NULL")
+    return " ".join(parts)
+
+
+def printed_columns(rel: Relation) -> list[Column]:
+    """Columns that belong in CREATE TABLE: inherited-only columns come from the parent.
+
+    Partitions are created standalone and attached later, so they print every column.
+    """
+    if rel.is_partition:
+        return rel.columns
+    return [c for c in rel.columns if c.is_local or c.inh_count == 0]
+
+
+def inline_default(col: Column) -> bool:
+    """Defaults that call user functions are set later by their own entry (the function
+    might need the table's row type: that loop is broken by a separate ALTER, as pg_dump does)."""
+    return col.default is not None and not col.generated and not col.default_deps_on_function and not col.identity
+
+
+def create_table(rel: Relation, checks: list[tuple[str, str]], parents: list[str]) -> str:
+    """``checks`` = (name, definition) of the CHECK constraints written inline."""
+    lines = [f"    {column_def(c, include_default=inline_default(c))}" for c in printed_columns(rel)]
+    if rel.of_type:
+        lines = []
+    lines += [f"    CONSTRAINT {quote_ident(n)} {d}" for n, d in checks]
+    kw = "UNLOGGED TABLE" if rel.persistence == "u" else "TABLE"
+    if rel.kind == "f":
+        kw = "FOREIGN TABLE"
+    head = f"CREATE {kw} {rel.identity}"
+    if rel.of_type:
+        head += f" OF {rel.of_type}"
+    body = " (\n" + ",\n".join(lines) + "\n)" if lines or not rel.of_type else ""
+    sql = head + body
+    if parents and not rel.is_partition:
+        sql += f"\nINHERITS ({', '.join(parents)})"
+    if rel.partkey:
+        sql += f"\nPARTITION BY {rel.partkey}"
+    if rel.kind == "f" and rel.server:
+        sql += f"\nSERVER {quote_ident(rel.server)}"
+        if rel.ftoptions:
+            sql += f"\nOPTIONS ({_fdw_options(rel.ftoptions)})"
+    if rel.access_method and rel.access_method != "heap":
+        sql += f"\nUSING {quote_ident(rel.access_method)}"
+    withs = list(rel.reloptions or []) + [f"toast.{o}" for o in rel.toast_options or []]
+    if withs:
+        sql += f"\nWITH ({_options(withs)})"
+    out = [sql + ";\n"]
+    only = f"ALTER TABLE ONLY {rel.identity}"
+    for c in rel.columns:
+        col = quote_ident(c.name)
+        if c.statistics is not None and c.statistics >= 0:
+            out.append(f"{only} ALTER COLUMN {col} SET STATISTICS {c.statistics};\n")
+        if c.storage:
+            out.append(f"{only} ALTER COLUMN {col} SET STORAGE {_STORAGE[c.storage]};\n")
+        if c.compression:
+            out.append(f"{only} ALTER COLUMN {col} SET COMPRESSION {_COMPRESSION.get(c.compression, c.compression)};\n")
+        if c.options:
+            out.append(f"{only} ALTER COLUMN {col} SET ({_options(c.options)});\n")
+        if c.fdw_options:
+            out.append(f"ALTER FOREIGN TABLE ONLY {rel.identity} ALTER COLUMN {col} OPTIONS ({_fdw_options(c.fdw_options)});\n")
+        if not c.is_local and not rel.is_partition and c.inh_count and c.notnull:
+            pass  # NOT NULL is inherited with the column
+    if rel.replident == "f":
+        out.append(f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY FULL;\n")
+    elif rel.replident == "n":
+        out.append(f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY NOTHING;\n")
+    return "".join(out)
+
+
+def identity_column(rel: Relation, col: Column, seq_identity: str, seq: Sequence) -> str:
+    kind = "ALWAYS" if col.identity == "a" else "BY DEFAULT"
+    return (
+        f"ALTER TABLE {rel.identity} ALTER COLUMN {quote_ident(col.name)} ADD GENERATED {kind} AS IDENTITY (\n"
+        f"    SEQUENCE NAME {seq_identity}\n{_seq_options(seq, indent='    ', with_type=False)}\n);\n"
+    )
+
+
+def _seq_options(seq: Sequence, indent: str = "    ", *, with_type: bool = True) -> str:
+    """Every parameter spelled out; an identity column's sequence takes its type from the column."""
+    lines = []
+    if with_type and seq.type != "bigint":
+        lines.append(f"AS {seq.type}")
+    lines += [
+        f"START WITH {seq.start}",
+        f"INCREMENT BY {seq.increment}",
+        f"MINVALUE {seq.min}",
+        f"MAXVALUE {seq.max}",
+        f"CACHE {seq.cache}",
+    ]
+    if seq.cycle:
+        lines.append("CYCLE")
+    return "\n".join(indent + ln for ln in lines)
+
+
+def create_sequence(rel: Relation) -> str:
+    assert rel.sequence is not None
+    kw = "UNLOGGED SEQUENCE" if rel.persistence == "u" else "SEQUENCE"
+    return f"CREATE {kw} {rel.identity}\n{_seq_options(rel.sequence)};\n"
+
+
+def sequence_owned_by(rel: Relation, table: Relation, column: str) -> str:
+    return f"ALTER SEQUENCE {rel.identity} OWNED BY {table.identity}.{quote_ident(column)};\n"
+
+
+def setval(rel: Relation) -> str:
+    seq = rel.sequence
+    assert seq is not None
+    value = seq.last_value if seq.last_value is not None else seq.start
+    called = "true" if seq.is_called else "false"
+    return f"SELECT pg_catalog.setval({quote_literal(rel.identity)}, {value}, {called});\n"
+
+
+def create_view(rel: Relation) -> str:
+    opts = [o for o in rel.reloptions or [] if not o.startswith("check_option=")]
+    check = next((o.split("=", 1)[1] for o in rel.reloptions or [] if o.startswith("check_option=")), None)
+    body = (rel.viewdef or "").rstrip().rstrip(";")
+    if rel.kind == "m":
+        sql = f"CREATE MATERIALIZED VIEW {rel.identity}"
+        if rel.access_method and rel.access_method != "heap":
+            sql += f" USING {quote_ident(rel.access_method)}"
+        if opts:
+            sql += f" WITH ({_options(opts)})"
+        return f"{sql} AS\n{body}\n  WITH NO DATA;\n"
+    sql = f"CREATE VIEW {rel.identity}"
+    if opts:
+        sql += f" WITH ({_options(opts)})"
+    sql += f" AS\n{body}"
+    if check:
+        sql += f"\n  WITH {check.upper()} CHECK OPTION"
+    out = sql + ";\n"
+    for c in rel.columns:
+        if c.default is not None:
+            out += f"ALTER VIEW {rel.identity} ALTER COLUMN {quote_ident(c.name)} SET DEFAULT {c.default};\n"
+    return out
+
+
+def column_default(rel: Relation, col: Column) -> str:
+    kw = "VIEW" if rel.kind == "v" else "TABLE ONLY"
+    return f"ALTER {kw} {rel.identity} ALTER COLUMN {quote_ident(col.name)} SET DEFAULT {col.default};\n"
+
+
+def attach_partition(parent: Relation, child: Relation) -> str:
+    return f"ALTER TABLE ONLY {parent.identity} ATTACH PARTITION {child.identity} {child.partbound};\n"
+
+
+def row_security(rel: Relation) -> str:
+    out = ""
+    if rel.rls:
+        out += f"ALTER TABLE {rel.identity} ENABLE ROW LEVEL SECURITY;\n"
+    if rel.force_rls:
+        out += f"ALTER TABLE ONLY {rel.identity} FORCE ROW LEVEL SECURITY;\n"
+    return out
+
+
+def keyword(rel: Relation) -> str:
+    return {
+        "r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE", "f": "FOREIGN TABLE",
+    }[rel.kind]

@@ -1,0 +1,318 @@
+"""Catalog objects → TOC entries (kind, identity, owner, section, SQL, dependencies).
+
+This is where pg_dump's rules of *what* goes *where* live: which statements share an entry,
+which objects move to post-data, which loops are avoided by splitting a statement off.
+Ordering is :mod:`dumper.order`'s job; the SQL text comes from :mod:`dumper.ddl`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dumper.catalog import Catalog
+from dumper.catalog.base import CatalogObject, Ref
+from dumper.catalog.constraints import Constraint
+from dumper.catalog.relations import Relation, column_names
+from dumper.ddl import objects as ddo
+from dumper.ddl import tables as ddt
+from dumper.ddl.common import acl_stmts, comment_stmt, owner_stmt
+from dumper.ident import quote_ident, table_key
+from dumper.plan import Plan
+from dumper.toc import DATA, POST, PRE, Entry
+
+
+@dataclass
+class Built:
+    entries: list[Entry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    data_tables: list[Relation] = field(default_factory=list)
+
+
+def csv_name(schema: str, table: str) -> str:
+    """``data/<schema>.<table>.csv`` with anything but ``[A-Za-z0-9_-]`` percent-encoded."""
+
+    def enc(s: str) -> str:
+        return "".join(ch if (ch.isascii() and (ch.isalnum() or ch in "_-")) else "".join(f"%{b:02X}" for b in ch.encode()) for ch in s)
+
+    return f"data/{enc(schema)}.{enc(table)}.csv"
+
+
+def build_entries(cat: Catalog, plan: Plan) -> Built:
+    b = Built()
+    out = b.entries
+    ddl = not plan.data_only
+    rels = {r.oid: r for r in cat.relations}
+    # Every object that can carry a comment or grant, by catalog identity.
+    carriers: dict[Ref, Entry] = {}
+
+    def add(e: Entry, obj: CatalogObject | None = None) -> Entry:
+        out.append(e)
+        if obj is not None:
+            e.refs.append(obj.ref)
+            carriers[obj.ref] = e
+        return e
+
+    def acl(e: Entry, obj: CatalogObject, keyword: str) -> None:
+        if obj.acl is not None and not plan.no_acl and ddl:
+            out.append(e.follow("ACL", acl_stmts(obj.acl, f"{keyword} {obj.identity}", obj.owner)))
+
+    owner = (lambda kw, obj: "" if plan.no_owner else owner_stmt(kw, obj.identity, obj.owner))
+
+    if ddl:
+        for s in cat.schemas:
+            if s.builtin:
+                sql = "" if s.owner_is_default else owner("SCHEMA", s)
+                e = add(Entry("SCHEMA", None, s.name, s.owner, PRE, sql), s)
+                if s.acl is not None and not plan.no_acl:
+                    out.append(e.follow("ACL", acl_stmts(s.acl, f"SCHEMA {s.identity}", s.owner, baseline=s.init_acl or [])))
+            else:
+                e = add(Entry("SCHEMA", None, s.name, s.owner, PRE, ddo.create_schema(s) + owner("SCHEMA", s)), s)
+                acl(e, s, "SCHEMA")
+        schemas = {s.name for s in cat.schemas}
+        for x in cat.extensions:
+            if x.schema not in schemas and x.schema != "public":
+                continue
+            e = add(Entry("EXTENSION", None, x.name, None, PRE, ddo.create_extension(x)), x)
+            e.extra["version"] = x.version
+            e.extra["extension_schema"] = x.schema
+        for t in cat.types:
+            kind = "DOMAIN" if t.kind == "d" else "TYPE"
+            e = add(Entry(kind, t.schema, t.name, t.owner, PRE, ddo.create_type(t) + owner(kind, t)), t)
+            acl(e, t, "TYPE")
+            late = ddo.domain_not_valid_checks(t)
+            if late:
+                c = Entry("CHECK CONSTRAINT", t.schema, t.name, t.owner, POST, late)
+                c.entry_deps.append(e)
+                out.append(c)
+        for r in cat.routines:
+            kind = "PROCEDURE" if r.kind == "p" else "FUNCTION"
+            e = add(Entry(kind, r.schema, r.signature, r.owner, PRE, ddo.create_routine(r) + owner(kind, r)), r)
+            acl(e, r, "FUNCTION" if kind == "FUNCTION" else "PROCEDURE")
+
+    checks_by_table: dict[int, list] = {}
+    for c in cat.constraints:
+        checks_by_table.setdefault(c.table_oid, []).append(c)
+    table_entry: dict[int, Entry] = {}
+    for rel in cat.relations:
+        if rel.kind == "S":
+            continue
+        if not ddl:
+            continue
+        kw = ddt.keyword(rel)
+        if rel.kind in ("v", "m"):
+            e = add(Entry(kw, rel.schema, rel.name, rel.owner, PRE, ddt.create_view(rel) + owner(kw, rel)), rel)
+        else:
+            inline = []
+            for c in checks_by_table.get(rel.oid, []):
+                if c.type == "c" and c.validated and not c.deps_on_function and (c.is_local or rel.is_partition):
+                    inline.append(c)
+            parents = [rels[p].identity for p in rel.parents if p in rels]
+            sql = ddt.create_table(rel, [(c.name, c.definition) for c in inline], parents)
+            e = add(Entry(kw, rel.schema, rel.name, rel.owner, PRE, sql + owner(kw, rel)), rel)
+            for c in inline:
+                e.refs.append(c.ref)
+                carriers[c.ref] = e
+            for col in rel.columns:
+                if col.default is not None and not col.generated and not col.identity and not ddt.inline_default(col):
+                    d = Entry("DEFAULT", rel.schema, f"{rel.name} {col.name}", rel.owner, PRE, ddt.column_default(rel, col))
+                    d.refs.append(("pg_attrdef", col.default_oid or 0))
+                    d.entry_deps.append(e)
+                    out.append(d)
+        table_entry[rel.oid] = e
+        acl(e, rel, "TABLE")
+        if not plan.no_acl:
+            for col in rel.columns:
+                if col.acl is not None:
+                    out.append(e.follow("ACL", acl_stmts(col.acl, f"TABLE {rel.identity}", rel.owner, columns=quote_ident(col.name)), name=f"{rel.name} {col.name}"))
+        if rel.is_partition and rel.partbound:
+            for p in rel.parents:
+                if p in rels:
+                    a = Entry("TABLE ATTACH", rel.schema, rel.name, rel.owner, PRE, ddt.attach_partition(rels[p], rel))
+                    a.entry_deps.append(e)
+                    a.deps.add(rels[p].ref)
+                    out.append(a)
+        if rel.kind == "m" and rel.populated:
+            m = Entry("MATERIALIZED VIEW DATA", rel.schema, rel.name, rel.owner, POST, f"REFRESH MATERIALIZED VIEW {rel.identity};\n")
+            m.entry_deps.append(e)
+            m.extra["matview_oid"] = rel.oid
+            out.append(m)
+        if rel.rls or rel.force_rls:
+            rs = Entry("ROW SECURITY", rel.schema, rel.name, rel.owner, POST, ddt.row_security(rel))
+            rs.entry_deps.append(e)
+            out.append(rs)
+        if rel.replident == "i" and rel.replident_index:
+            pass  # emitted with the index (it must exist first)
+
+    # Sequences: standalone ones get CREATE SEQUENCE; identity ones live in their table's entry.
+    for rel in cat.relations:
+        if rel.kind != "S" or rel.sequence is None:
+            continue
+        seq = rel.sequence
+        if seq.identity_of is not None:
+            tab = table_entry.get(seq.identity_of[0])
+            if tab is None and ddl:
+                continue
+            if ddl and tab is not None:
+                trel = rels[seq.identity_of[0]]
+                col = next(c for c in trel.columns if c.num == seq.identity_of[1])
+                tab.sql += ddt.identity_column(trel, col, rel.identity, seq)
+                tab.refs.append(rel.ref)
+                carriers[rel.ref] = tab
+                acl(tab, rel, "SEQUENCE")
+        elif ddl:
+            e = add(Entry("SEQUENCE", rel.schema, rel.name, rel.owner, PRE, ddt.create_sequence(rel) + owner("SEQUENCE", rel)), rel)
+            acl(e, rel, "SEQUENCE")
+            if seq.owned_by is not None and seq.owned_by[0] in table_entry:
+                trel = rels[seq.owned_by[0]]
+                col = next(c for c in trel.columns if c.num == seq.owned_by[1])
+                o = Entry("SEQUENCE OWNED BY", rel.schema, rel.name, rel.owner, PRE, ddt.sequence_owned_by(rel, trel, col.name))
+                o.entry_deps += [e, table_entry[seq.owned_by[0]]]
+                out.append(o)
+        if not plan.schema_only:
+            sv = Entry("SEQUENCE SET", rel.schema, rel.name, rel.owner, DATA, ddt.setval(rel))
+            if rel.ref in carriers:
+                sv.entry_deps.append(carriers[rel.ref])
+            out.append(sv)
+
+    # Table data.
+    data_entry: dict[int, Entry] = {}
+    for rel in cat.relations:
+        if not rel.has_data or not plan.data_included(rel.schema or "", rel.name):
+            continue
+        key = table_key(rel.schema or "", rel.name)
+        e = Entry("TABLE DATA", rel.schema, rel.name, rel.owner, DATA, "")
+        e.extra.update(
+            table=key, columns=column_names(rel), category=plan.category_of(rel.schema or "", rel.name),
+            csv=csv_name(rel.schema or "", rel.name) if plan.csv_wanted(rel.schema or "", rel.name) else None,
+            pages=rel.pages,
+        )
+        e.extra["_rel"] = rel
+        if rel.oid in table_entry:
+            e.entry_deps.append(table_entry[rel.oid])
+        out.append(e)
+        data_entry[rel.oid] = e
+        b.data_tables.append(rel)
+
+    if ddl:
+        _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add)
+    elif data_entry:
+        _data_only_fk_order(cat, data_entry, b)
+
+    # Comments: one generic pass, since pg_identify_object already named every object.
+    if ddl and not plan.no_comments:
+        for (cls, oid, _sub), c in sorted(cat.comments.items(), key=lambda kv: (kv[1].objtype, kv[1].identity)):
+            target = carriers.get((cls, oid))
+            if target is None:
+                continue
+            out.append(target.follow("COMMENT", comment_stmt(c.objtype, c.identity, c.text), name=f"{c.objtype} {c.identity}"))
+    return b
+
+
+def _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add) -> None:  # type: ignore[no-untyped-def]
+    out = b.entries
+    idx_ref_parent: dict[int, int] = {}
+    for c in cat.constraints:
+        rel = rels.get(c.table_oid)
+        if rel is None or c.oid in () or rel.oid not in table_entry:
+            continue
+        if c.type == "c":
+            if c.validated and not c.deps_on_function and (c.is_local or rel.is_partition):
+                continue  # written inline
+            if not c.is_local and not rel.is_partition:
+                continue  # inherited from a parent
+            e = Entry("CHECK CONSTRAINT", rel.schema, f"{rel.name} {c.name}", rel.owner, POST,
+                      ddo.add_constraint(c, rel.identity, only=True))
+        elif c.type == "f":
+            if c.parent_oid:
+                continue  # clone on a partition: created by the parent's constraint
+            definition = c.definition
+            referenced = _fk_target(cat, c)
+            if referenced is not None and rel.oid in data_entry and referenced not in data_entry and rels.get(referenced) and rels[referenced].has_data:
+                if "NOT VALID" not in definition:
+                    c.definition = definition + " NOT VALID"
+                    b.warnings.append(
+                        f"foreign key {c.name} on {rel.identity} is restored NOT VALID: the data of the table it references is not in this backup"
+                    )
+            e = Entry("FK CONSTRAINT", rel.schema, f"{rel.name} {c.name}", rel.owner, POST,
+                      ddo.add_constraint(c, rel.identity, only=rel.kind != "p"))
+        else:
+            e = Entry("CONSTRAINT", rel.schema, f"{rel.name} {c.name}", rel.owner, POST,
+                      ddo.add_constraint(c, rel.identity, only=True))
+        add(e, c)
+        e.entry_deps.append(table_entry[rel.oid])
+    for i in cat.indexes:
+        rel = rels.get(i.table_oid)
+        if rel is None or rel.oid not in table_entry:
+            continue
+        sql = ddo.create_index(i, rel.identity)
+        if rel.replident == "i" and rel.replident_index == i.name:
+            sql += f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY USING INDEX {quote_ident(i.name)};\n"
+        e = add(Entry("INDEX", i.schema, i.name, rel.owner, POST, sql), i)
+        e.entry_deps.append(table_entry[rel.oid])
+    for c in cat.constraints:
+        rel = rels.get(c.table_oid)
+        if rel is not None and c.type in ("p", "u", "x") and rel.replident == "i" and rel.replident_index and (c.ref in carriers):
+            e = carriers[c.ref]
+            if e.kind == "CONSTRAINT" and _constraint_index_name(cat, c) == rel.replident_index:
+                e.sql += f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY USING INDEX {quote_ident(rel.replident_index)};\n"
+    for child, parent in cat.index_parents:
+        ce = carriers.get(("pg_class", child)) or _by_alias(cat, carriers, ("pg_class", child))
+        pe = carriers.get(("pg_class", parent)) or _by_alias(cat, carriers, ("pg_class", parent))
+        if ce is None or pe is None:
+            continue
+        a = Entry("INDEX ATTACH", ce.schema, ce.name, None, POST,
+                  f"ALTER INDEX {_index_identity(cat, parent)} ATTACH PARTITION {_index_identity(cat, child)};\n")
+        a.entry_deps += [ce, pe]
+        out.append(a)
+    for t in cat.triggers:
+        if t.table_oid in table_entry:
+            e = add(Entry("TRIGGER", t.schema, f"{_relname(rels, t.table_oid)} {t.name}", None, POST, ddo.create_trigger(t)), t)
+            e.entry_deps.append(table_entry[t.table_oid])
+    for r in cat.rules:
+        if r.table_oid in table_entry:
+            e = add(Entry("RULE", r.schema, f"{_relname(rels, r.table_oid)} {r.name}", None, POST, ddo.create_rule(r)), r)
+            e.entry_deps.append(table_entry[r.table_oid])
+    for p in cat.policies:
+        if p.table_oid in table_entry:
+            e = add(Entry("POLICY", p.schema, f"{_relname(rels, p.table_oid)} {p.name}", None, POST, ddo.create_policy(p)), p)
+            e.entry_deps.append(table_entry[p.table_oid])
+    if not plan.tables and not plan.schemas:
+        for et in cat.event_triggers:
+            sql = ddo.create_event_trigger(et) + ("" if plan.no_owner else owner_stmt("EVENT TRIGGER", et.identity, et.owner))
+            add(Entry("EVENT TRIGGER", None, et.name, et.owner, POST, sql), et)
+
+
+def _relname(rels: dict[int, Relation], oid: int) -> str:
+    return rels[oid].name
+
+
+def _fk_target(cat: Catalog, c: Constraint) -> int | None:
+    return c.ref_table_oid or None
+
+
+def _by_alias(cat: Catalog, carriers: dict[Ref, Entry], ref: Ref) -> Entry | None:
+    seen = 0
+    while ref in cat.depends.aliases and seen < 5:
+        ref = cat.depends.aliases[ref]
+        if ref in carriers:
+            return carriers[ref]
+        seen += 1
+    return None
+
+
+def _index_identity(cat: Catalog, oid: int) -> str:
+    return cat.index_names.get(oid, str(oid))
+
+
+def _constraint_index_name(cat: Catalog, c: Constraint) -> str | None:
+    return next((i.name for i in cat.indexes if i.oid == c.index_oid), None) or c.name
+
+
+def _data_only_fk_order(cat: Catalog, data_entry: dict[int, Entry], b: Built) -> None:
+    """Data-only dumps load into an existing schema, so referenced tables must load first."""
+    for c in cat.constraints:
+        if c.type != "f" or c.parent_oid:
+            continue
+        target = _fk_target(cat, c)
+        if target is not None and target != c.table_oid and c.table_oid in data_entry and target in data_entry:
+            data_entry[c.table_oid].entry_deps.append(data_entry[target])

@@ -1,0 +1,54 @@
+"""Self-reporting into ``code_ops.artifact_events``, as the spec's command does.
+
+Rows are written on a separate autocommit connection, outside the snapshot (which is read
+only). Reporting is a courtesy: an absent table, a permission problem or a dead server
+gives one warning and never fails the backup.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Callable
+
+import orjson
+import psycopg
+
+from dumper import __version__
+
+EVENTS_TABLE = "code_ops.artifact_events"
+
+
+class Reporter:
+    def __init__(self, dsn: str, artifact: str, *, enabled: bool, warn: Callable[[str], None]) -> None:
+        self.dsn = dsn
+        self.artifact = artifact
+        self.enabled = enabled
+        self.warn = warn
+        self.run_id = str(uuid.uuid4())
+        self._available: bool | None = None
+
+    def _insert(self, event: str, success: bool | None, details: dict[str, Any]) -> None:
+        if not self.enabled or self._available is False:
+            return
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, application_name="pydump-report", connect_timeout=10) as conn:
+                if self._available is None:
+                    row = conn.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (EVENTS_TABLE,)).fetchone()
+                    self._available = bool(row and row[0])
+                    if not self._available:
+                        return
+                conn.execute(
+                    "INSERT INTO code_ops.artifact_events"
+                    " (run_id, artifact_type, artifact_name, artifact_version, event_type, success, details)"
+                    " VALUES (%s, 'command', %s, %s, %s, %s, %s::jsonb)",
+                    (self.run_id, self.artifact, __version__, event, success, orjson.dumps(details).decode()),
+                )
+        except psycopg.Error as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+            self.warn(f"could not record the '{event}' event in {EVENTS_TABLE}: {msg}")
+
+    def invoked(self, details: dict[str, Any]) -> None:
+        self._insert("invoked", None, {"triggered_by": "user", **details})
+
+    def completed(self, success: bool, details: dict[str, Any]) -> None:
+        self._insert("completed", success, details)

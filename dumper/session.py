@@ -1,0 +1,181 @@
+"""One database session that sees one instant.
+
+Every catalog query and every COPY of a backup runs in a single ``REPEATABLE READ, READ ONLY``
+transaction, so the DDL and the rows describe the same moment. Parallel workers join that
+moment through ``pg_export_snapshot()`` / ``SET TRANSACTION SNAPSHOT``. The ``pg_get_*def``
+deparsers read the live catalog, not the snapshot, so tables are locked (``ACCESS SHARE``)
+before any of them is called: once locked, a table's definition cannot change under us.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import psycopg
+from psycopg import sql as _sql  # noqa: F401  (re-exported for callers building queries)
+from psycopg.rows import dict_row
+
+from dumper import ident
+from dumper.errors import ConnectError, LockTimeout, PermissionDenied, ServerError
+
+# The session settings every dump needs, whatever the user's defaults: dates and intervals
+# in a form the server reads back, floats that round-trip, no timeouts, and an empty
+# search_path so the deparsers qualify every name.
+_SETUP = (
+    "SET DateStyle = ISO",
+    "SET IntervalStyle = postgres",
+    "SET extra_float_digits = 3",
+    "SET statement_timeout = 0",
+    "SET lock_timeout = 0",
+    "SET idle_in_transaction_session_timeout = 0",
+    "SET synchronize_seqscans = off",
+    "SET row_security = off",
+    "SET client_encoding = 'UTF8'",
+    "SELECT pg_catalog.set_config('search_path', '', false)",
+)
+
+
+def resolve_dsn(dsn: str | None) -> str:
+    """The positional DSN, else ``DATABASE_URL``, else "" (libpq's PG* variables, pgpass, services)."""
+    if dsn:
+        return dsn
+    return os.environ.get("DATABASE_URL", "")
+
+
+def redact(dsn: str) -> str:
+    """The DSN with any password removed, for messages and metadata."""
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparseable connection string>"
+    parts.pop("password", None)
+    return psycopg.conninfo.make_conninfo(**{k: v for k, v in parts.items() if v is not None})
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip() or err.__class__.__name__
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # libpq puts the useful part ("FATAL: database ... does not exist") on the last line.
+    return lines[-1] if len(lines) > 1 and lines[-1].upper().startswith(("FATAL", "ERROR")) else lines[0]
+
+
+def connect(dsn: str, *, application_name: str = "pydump", autocommit: bool = False) -> psycopg.Connection[Any]:
+    try:
+        conn = psycopg.connect(dsn, autocommit=autocommit, application_name=application_name, connect_timeout=int(os.environ.get("PGCONNECT_TIMEOUT", "15")))
+    except psycopg.OperationalError as e:
+        raise ConnectError(f"cannot connect: {_first_line(e)}") from None
+    except psycopg.ProgrammingError as e:
+        raise ConnectError(f"invalid connection string: {_first_line(e)}") from None
+    return conn
+
+
+@dataclass
+class ServerInfo:
+    version_num: int
+    version: str
+    database: str
+    user: str
+    host: str
+    port: int
+    encoding: str
+    superuser: bool
+
+
+class Session:
+    """The leader's snapshot connection. Catalog readers only ever call :meth:`query`."""
+
+    def __init__(self, dsn: str, *, snapshot: str | None = None) -> None:
+        self.dsn = dsn
+        self.conn = connect(dsn)
+        self.queries = 0
+        try:
+            with self.conn.cursor() as cur:
+                for stmt in _SETUP:
+                    cur.execute(stmt)
+            self.conn.commit()
+            self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            if snapshot:
+                self.conn.execute("SET TRANSACTION SNAPSHOT %s" % ident.quote_literal(snapshot))
+            row = self.one(
+                "SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS ver,"
+                " current_database() AS db, current_user AS usr, current_setting('server_encoding') AS enc,"
+                " (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS su"
+            )
+        except psycopg.Error as e:
+            self.close()
+            raise ServerError(f"cannot start the snapshot session: {_first_line(e)}") from None
+        info = self.conn.info
+        self.info = ServerInfo(
+            version_num=row["num"], version=row["ver"].split()[0], database=row["db"], user=row["usr"],
+            host=info.host, port=int(info.port), encoding=row["enc"], superuser=bool(row["su"]),
+        )
+        kw = self.query("SELECT word FROM pg_catalog.pg_get_keywords() WHERE catcode <> 'U'")
+        ident.set_keywords({r["word"] for r in kw})
+
+    # -- queries ------------------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.queries += 1
+        try:
+            with self.conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        except psycopg.errors.InsufficientPrivilege as e:
+            raise PermissionDenied(_first_line(e)) from None
+        except psycopg.OperationalError as e:
+            raise ServerError(f"lost the server: {_first_line(e)}") from None
+        except psycopg.Error as e:
+            raise ServerError(_first_line(e)) from None
+
+    def one(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any]:
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql, params)
+            row = cur.fetchone()
+        assert row is not None
+        return row
+
+    def export_snapshot(self) -> str:
+        return str(self.one("SELECT pg_catalog.pg_export_snapshot() AS s")["s"])
+
+    def lock_tables(self, names: Iterable[str], timeout_ms: int | None) -> None:
+        """``LOCK TABLE ... IN ACCESS SHARE MODE`` in batches, waiting at most ``timeout_ms``.
+
+        Batched like pg_dump (one statement per ~100 kB of names): one round trip per
+        table would dominate the catalog phase on a database with thousands of tables.
+        """
+        batch: list[str] = []
+        size = 0
+        if timeout_ms:
+            self.conn.execute(f"SET LOCAL lock_timeout = {int(timeout_ms)}")
+        for name in names:
+            batch.append(name)
+            size += len(name) + 2
+            if size > 100_000:
+                self._lock(batch)
+                batch, size = [], 0
+        if batch:
+            self._lock(batch)
+        if timeout_ms:
+            self.conn.execute("SET LOCAL lock_timeout = 0")
+
+    def _lock(self, batch: list[str]) -> None:
+        self.queries += 1
+        try:
+            self.conn.execute("LOCK TABLE " + ", ".join(batch) + " IN ACCESS SHARE MODE")
+        except psycopg.errors.LockNotAvailable:
+            raise LockTimeout(
+                "could not lock a table within --lock-wait-timeout (another session holds a conflicting lock)"
+            ) from None
+        except psycopg.errors.InsufficientPrivilege as e:
+            raise PermissionDenied(_first_line(e)) from None
+        except psycopg.errors.UndefinedTable as e:
+            raise ServerError(f"a table disappeared before it could be locked: {_first_line(e)}") from None
+        except psycopg.Error as e:
+            raise ServerError(_first_line(e)) from None
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:
+            pass

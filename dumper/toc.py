@@ -1,0 +1,61 @@
+"""The table of contents: one entry per object, the unit that ordering and restore work on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dumper.catalog.base import Ref
+
+PRE, DATA, POST = "pre-data", "data", "post-data"
+SECTION_RANK = {PRE: 0, DATA: 1, POST: 2}
+
+# Kind priorities inside a section, after pg_dump's: they decide the order wherever
+# dependencies leave a choice, which makes two dumps of one database identical.
+PRIORITY = {
+    "SCHEMA": 1, "EXTENSION": 5, "TYPE": 6, "DOMAIN": 6, "SHELL TYPE": 6, "FUNCTION": 8, "PROCEDURE": 8,
+    "AGGREGATE": 9, "SEQUENCE": 20, "TABLE": 20, "FOREIGN TABLE": 20, "VIEW": 20, "MATERIALIZED VIEW": 20,
+    "TABLE ATTACH": 21, "SEQUENCE OWNED BY": 22, "DEFAULT": 23, "CHECK CONSTRAINT": 24,
+    "TABLE DATA": 30, "SEQUENCE SET": 31,
+    "CONSTRAINT": 40, "INDEX": 41, "INDEX ATTACH": 42, "STATISTICS": 43, "RULE": 44, "TRIGGER": 45,
+    "FK CONSTRAINT": 46, "ROW SECURITY": 47, "POLICY": 47, "PUBLICATION": 48, "PUBLICATION TABLE": 49,
+    "DEFAULT ACL": 60, "EVENT TRIGGER": 61, "MATERIALIZED VIEW DATA": 62,
+}
+# Comments and grants sort with their object, right after it.
+FOLLOWER_KINDS = {"COMMENT": 1, "ACL": 2}
+
+
+@dataclass
+class Entry:
+    kind: str
+    schema: str | None
+    name: str
+    owner: str | None
+    section: str
+    sql: str
+    refs: list[Ref] = field(default_factory=list)  # catalog objects this entry creates
+    deps: set[Ref] = field(default_factory=set)  # catalog objects it needs
+    entry_deps: list["Entry"] = field(default_factory=list)  # entries it needs (no catalog identity)
+    sort_key: tuple[Any, ...] = ()
+    id: int = -1
+    dep_ids: list[int] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # TABLE DATA: table key, columns, csv, ...
+
+    def __post_init__(self) -> None:
+        if not self.sort_key:
+            self.sort_key = (SECTION_RANK[self.section], PRIORITY.get(self.kind, 50), self.schema or "", self.name, 0)
+
+    def follow(self, kind: str, sql: str, name: str | None = None) -> "Entry":
+        """A COMMENT or ACL entry that belongs right after this one."""
+        e = Entry(kind, self.schema, name or self.name, self.owner, self.section, sql)
+        e.sort_key = self.sort_key[:-1] + (self.sort_key[-1] + FOLLOWER_KINDS[kind] / 10 + 0.0,) + (name or "",)
+        e.entry_deps.append(self)
+        return e
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id, "kind": self.kind, "schema": self.schema, "name": self.name, "owner": self.owner,
+            "section": self.section, "deps": self.dep_ids,
+        }
+        d.update(self.extra)
+        return d
