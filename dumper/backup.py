@@ -160,6 +160,9 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
             raise err from None
         raise
     os.umask(old_umask)
+    if plan.keep:
+        for p in prune_backups(out_parent, plan.keep, final):
+            warning(f"--keep {plan.keep}: removed old backup {_display_path(p)}")
     dump_file = meta["dump_file"]
     summary = Summary(
         backup_dir=_display_path(final), dump_file=dump_file, dump_bytes=meta["files"][dump_file]["bytes"],
@@ -170,6 +173,27 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
     reporter.completed(True, {"backup_dir": summary.backup_dir, "backup_size": human_size(summary.dump_bytes),
                               "size_bytes": summary.size_bytes, "mode": plan.mode, "rows": summary.rows})
     return Result(final, summary, meta)
+
+
+_BACKUP_NAME = __import__("re").compile(r"\d{8}_\d{6}(_\d+)?\Z")
+
+
+def prune_backups(parent: Path, keep: int, current: Path) -> list[Path]:
+    """Remove the oldest complete backups beyond ``keep``; never the current or an incomplete one.
+
+    Only directories named like a backup and holding a ``metadata.json`` count: a hidden
+    ``.partial`` directory of a running backup, or anything else in the folder, is left alone.
+    """
+    complete = sorted(
+        p for p in parent.iterdir()
+        if p.is_dir() and _BACKUP_NAME.match(p.name) and (p / "metadata.json").is_file() and p != current
+    )
+    removed = []
+    excess = len(complete) + 1 - keep
+    for p in complete[: max(excess, 0)]:
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
 
 
 def _display_path(p: Path) -> str:

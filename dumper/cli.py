@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--compress", default="gzip", metavar="gzip|zstd|none[:LEVEL]")
     o.add_argument("-j", "--jobs", type=int, default=1)
     o.add_argument("--lock-wait-timeout", type=int, metavar="MS", help="give up if a table lock is not granted in MS ms")
+    o.add_argument("--keep", type=int, metavar="N", help="after success, remove the oldest complete backups beyond N")
     o.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary (errors only)")
     o.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -68,6 +69,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         raise UsageError("--schema-only and --data-only cannot be used together")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.keep is not None and args.keep < 1:
+        raise UsageError("--keep must be at least 1")
     method, _, lvl = args.compress.partition(":")
     if method not in ("gzip", "zstd", "none"):
         raise UsageError(f"--compress must be gzip, zstd or none (optionally :LEVEL), not {args.compress!r}")
@@ -100,7 +103,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         tables=Patterns(args.table), exclude_tables=Patterns(args.exclude_table),
         exclude_table_data=Patterns(args.exclude_table_data), no_owner=args.no_owner, no_acl=args.no_acl,
         no_comments=args.no_comments, compress=method, level=level, jobs=args.jobs, report=not args.no_report,
-        lock_wait_timeout_ms=args.lock_wait_timeout, options=options,
+        lock_wait_timeout_ms=args.lock_wait_timeout, keep=args.keep, options=options,
     )
 
 

@@ -102,6 +102,7 @@ class Plan:
     jobs: int = 1
     report: bool = True
     lock_wait_timeout_ms: int | None = None
+    keep: int | None = None  # retention: complete backups to keep in out_dir after success
     options: dict[str, object] = field(default_factory=dict)
 
     @property
