@@ -24,7 +24,7 @@ from dumper import FORMAT_VERSION, __version__
 from dumper.catalog import read_catalog
 from dumper.data import copy_statement, stream_copy
 from dumper.entries import build_entries
-from dumper.errors import DumpError, Interrupted, OutputError
+from dumper.errors import DumpError, Interrupted, OutputError, PermissionDenied
 from dumper.order import order_entries
 from dumper.plan import Plan
 from dumper.progress import Progress
@@ -207,10 +207,28 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     t_cat = time.monotonic()
 
     def lock(tables: list[Any]) -> None:
-        wanted = [r.identity for r in tables]
+        unreadable = _unreadable(s, cat_rels_ref)
+        if unreadable:
+            names = ", ".join(sorted(unreadable.values()))
+            if not plan.skip_unreadable:
+                raise PermissionDenied(
+                    f"role {s.info.user} cannot read {names}: grant SELECT, or use --skip-unreadable to back up without their data"
+                )
+            plan.unreadable.update(unreadable)
+            s.unreadable = set(unreadable)  # type: ignore[attr-defined]
+            warn(f"skipped the data of tables the role cannot read: {names}")
+        wanted = [r.identity for r in tables if r.oid not in unreadable]
         s.lock_tables(wanted, plan.lock_wait_timeout_ms)
 
-    cat = read_catalog(s, plan.schema_included, lambda r: plan.relation_included(r.schema or "", r.name), lock)
+    cat_rels_ref: list[Any] = []
+
+    def keep_relation(r: Any) -> bool:
+        keep = plan.relation_included(r.schema or "", r.name)
+        if keep:
+            cat_rels_ref.append(r)
+        return keep
+
+    cat = read_catalog(s, plan.schema_included, keep_relation, lock)
     built = build_entries(cat, plan)
     for w in built.warnings:
         warn(w)
@@ -252,7 +270,9 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
             open_files.append(csv)
             sinks.append(csv.write)
         script.write((head + "\n" + copy_statement(rel.identity, cols, "FROM stdin") + ";\n").encode())
-        res = stream_copy(s.conn, copy_statement(rel.identity, cols), sinks, on_chunk=progress.bytes_done)
+        select = e.extra.pop("_select", None)
+        source = f"COPY ({select}) TO STDOUT" if select else copy_statement(rel.identity, cols)
+        res = stream_copy(s.conn, source, sinks, on_chunk=progress.bytes_done)
         script.write(b"\\.\n\n")
         if csv is not None:
             csv.close()
@@ -306,9 +326,35 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
         "tables": len(row_counts),
         "rows": sum(row_counts.values()),
         "entries": len(ordered.entries),
+        "skipped_unreadable": sorted(plan.unreadable.values()),
+        "redacted": {e.extra["table"]: e.extra["redacted"] for e in data_entries if e.extra.get("redacted")},
         "timings": {**cat.timings, "ordering_s": round(catalog_s - sum(cat.timings.values()), 4),
                     "data_s": round(t_data, 4), "compression_wait_s": round(wait_s, 4), "catalog_queries": s.queries},
     }
+
+
+def _unreadable(s: Session, rels: list[Any]) -> dict[int, str]:
+    """Relations whose data this role cannot read: no SELECT, or row security it does not bypass.
+
+    Checked before LOCK TABLE (which would fail on the first such table with a less helpful
+    message) and before COPY (which would fail half-way through the backup).
+    """
+    oids = [r.oid for r in rels if r.kind in ("r", "p", "S")]
+    if not oids or s.info.superuser:
+        return {}
+    rows = s.query(
+        """
+        SELECT c.oid, c.oid::pg_catalog.regclass::text AS name
+          FROM pg_catalog.pg_class c
+         WHERE c.oid = ANY(%s)
+           AND (CASE WHEN c.relkind = 'S' THEN NOT pg_catalog.has_sequence_privilege(c.oid, 'SELECT')
+                     ELSE NOT pg_catalog.has_table_privilege(c.oid, 'SELECT') END
+                OR (c.relrowsecurity AND NOT pg_catalog.pg_has_role(c.relowner, 'USAGE')
+                    AND NOT (SELECT r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)))
+        """,
+        (oids,),
+    )
+    return {r["oid"]: r["name"] for r in rows}
 
 
 def _finish_directory(tmp: Path, meta: dict[str, Any]) -> None:

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--compress", default="gzip", metavar="gzip|zstd|none[:LEVEL]")
     o.add_argument("-j", "--jobs", type=int, default=1)
     o.add_argument("--lock-wait-timeout", type=int, metavar="MS", help="give up if a table lock is not granted in MS ms")
+    o.add_argument("--redact-auth", action="store_true",
+                   help="replace password hashes and tokens in auth tables with placeholders")
+    o.add_argument("--skip-unreadable", action="store_true",
+                   help="back up without the data of tables the role cannot read (listed as warnings)")
+    o.add_argument("--verify", metavar="BACKUP_DIR", help="verify a backup without a database (= pyrestore --check)")
     o.add_argument("--keep", type=int, metavar="N", help="after success, remove the oldest complete backups beyond N")
     o.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary (errors only)")
@@ -103,13 +108,18 @@ def make_plan(args: argparse.Namespace) -> Plan:
         tables=Patterns(args.table), exclude_tables=Patterns(args.exclude_table),
         exclude_table_data=Patterns(args.exclude_table_data), no_owner=args.no_owner, no_acl=args.no_acl,
         no_comments=args.no_comments, compress=method, level=level, jobs=args.jobs, report=not args.no_report,
-        lock_wait_timeout_ms=args.lock_wait_timeout, keep=args.keep, options=options,
+        lock_wait_timeout_ms=args.lock_wait_timeout, keep=args.keep, redact_auth=args.redact_auth,
+        skip_unreadable=args.skip_unreadable, options=options,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verify:
+        from restore.cli import main as restore_main
+
+        return restore_main(["--check", args.verify] + (["--json"] if args.json else []) + (["--quiet"] if args.quiet else []))
     from dumper.progress import Progress
 
     def warn(msg: str) -> None:

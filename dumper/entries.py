@@ -18,6 +18,7 @@ from dumper.ddl import tables as ddt
 from dumper.ddl.common import acl_stmts, comment_stmt, owner_stmt
 from dumper.ident import quote_ident, table_key
 from dumper.plan import Plan
+from dumper.redact import redacted_columns, redacted_select
 from dumper.toc import DATA, POST, PRE, Entry
 
 
@@ -168,7 +169,7 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
                 o = Entry("SEQUENCE OWNED BY", rel.schema, rel.name, rel.owner, PRE, ddt.sequence_owned_by(rel, trel, col.name))
                 o.entry_deps += [e, table_entry[seq.owned_by[0]]]
                 out.append(o)
-        if not plan.schema_only:
+        if not plan.schema_only and rel.oid not in plan.unreadable:
             sv = Entry("SEQUENCE SET", rel.schema, rel.name, rel.owner, DATA, ddt.setval(rel))
             if rel.ref in carriers:
                 sv.entry_deps.append(carriers[rel.ref])
@@ -177,7 +178,7 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
     # Table data.
     data_entry: dict[int, Entry] = {}
     for rel in cat.relations:
-        if not rel.has_data or not plan.data_included(rel.schema or "", rel.name):
+        if not rel.has_data or not plan.data_included(rel.schema or "", rel.name, rel.oid):
             continue
         key = table_key(rel.schema or "", rel.name)
         e = Entry("TABLE DATA", rel.schema, rel.name, rel.owner, DATA, "")
@@ -187,6 +188,11 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
             pages=rel.pages,
         )
         e.extra["_rel"] = rel
+        if plan.redact_auth:
+            select = redacted_select(rel.schema or "", rel.name, rel.identity, e.extra["columns"])
+            if select:
+                e.extra["_select"] = select
+                e.extra["redacted"] = redacted_columns(rel.schema or "", rel.name, e.extra["columns"])
         if rel.oid in table_entry:
             e.entry_deps.append(table_entry[rel.oid])
         out.append(e)
@@ -195,6 +201,7 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
 
     if ddl:
         _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add)
+        _matview_refresh_order(cat, rels, out)
     elif data_entry:
         _data_only_fk_order(cat, data_entry, b)
 
@@ -280,6 +287,36 @@ def _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add) -> No
         for et in cat.event_triggers:
             sql = ddo.create_event_trigger(et) + ("" if plan.no_owner else owner_stmt("EVENT TRIGGER", et.identity, et.owner))
             add(Entry("EVENT TRIGGER", None, et.name, et.owner, POST, sql), et)
+
+
+def _matview_refresh_order(cat: Catalog, rels: dict[int, Relation], out: list[Entry]) -> None:
+    """A REFRESH waits for the REFRESH of every materialized view its query reads.
+
+    pg_dump's buildMatViewRefreshDependencies: the matview's ``_RETURN`` rule depends on the
+    relations it reads; plain views in between are looked through, so a matview reading a view
+    over another matview still refreshes after it.
+    """
+    refresh = {e.extra["matview_oid"]: e for e in out if e.kind == "MATERIALIZED VIEW DATA"}
+    if not refresh:
+        return
+    reads: dict[int, set[int]] = {}
+    for dep, ref, _t in cat.depends.edges:
+        if dep[0] == "pg_rewrite" and ref[0] == "pg_class":
+            owner = cat.depends.aliases.get(dep)
+            if owner is not None and owner[0] == "pg_class" and owner[1] != ref[1]:
+                reads.setdefault(owner[1], set()).add(ref[1])
+    for oid, e in refresh.items():
+        seen: set[int] = set()
+        todo = list(reads.get(oid, ()))
+        while todo:
+            x = todo.pop()
+            if x in seen:
+                continue
+            seen.add(x)
+            if x in refresh:
+                e.entry_deps.append(refresh[x])
+            elif x in rels and rels[x].kind == "v":
+                todo.extend(reads.get(x, ()))
 
 
 def _relname(rels: dict[int, Relation], oid: int) -> str:

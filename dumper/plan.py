@@ -103,6 +103,9 @@ class Plan:
     report: bool = True
     lock_wait_timeout_ms: int | None = None
     keep: int | None = None  # retention: complete backups to keep in out_dir after success
+    redact_auth: bool = False
+    skip_unreadable: bool = False
+    unreadable: dict[int, str] = field(default_factory=dict)  # oid → qualified name, found at lock time
     options: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -122,8 +125,8 @@ class Plan:
     def category_of(self, schema: str, name: str) -> str:
         return self.categories.classify(schema, name)
 
-    def data_included(self, schema: str, name: str) -> bool:
-        if self.schema_only:
+    def data_included(self, schema: str, name: str, oid: int | None = None) -> bool:
+        if self.schema_only or (oid is not None and oid in self.unreadable):
             return False
         if self.category_of(schema, name) in self.excluded_categories:
             return False

@@ -1,0 +1,354 @@
+"""``pyrestore`` command line: argument parsing, orchestration of one restore, exit codes.
+
+Exit codes: 0 ok, 1 internal error, 2 usage or bad backup, 3 connection failure,
+7 restore failed (a statement error), 8 verification mismatch, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from restore import __version__
+from restore.apply import Failure, Replayer, Selection
+from restore.backup import Backup, resolve_backup
+from restore.check import CheckResult, _check_files, check_backup
+from restore.dataload import DataLoader
+from restore.errors import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERIFY_MISMATCH,
+                            BackupError, RestoreError, StatementFailed, TargetNotEmpty, UsageError)
+from restore.progress import Progress, choose_mode
+from restore.report import Reporter
+from restore.target import connect, redact_dsn, resolve_dsn, server_info, user_relations
+from restore.verify import Mismatch, verify_row_counts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyrestore",
+        description="Restore a pydump backup into a PostgreSQL database (no psql/pg_restore needed).",
+        epilog="Target: DSN argument, else DATABASE_URL, else libpq's PG* variables / ~/.pgpass / service file.")
+    p.add_argument("backup", nargs="?", default=None, metavar="BACKUP_DIR|latest",
+                   help="backup directory (default: the newest complete one under ./storage/backups/); "
+                        "a bare .sql/.sql.gz/.sql.zst script (pg_dump -Fp output) is accepted too")
+    p.add_argument("dsn", nargs="?", default=None, metavar="DSN", help="target connection string or URI")
+    mode = p.add_argument_group("what to restore")
+    mode.add_argument("-a", "--data-only", action="store_true", help="load only table data (and sequence values)")
+    mode.add_argument("-s", "--schema-only", action="store_true", help="restore only the schema, no data")
+    mode.add_argument("--section", action="append", choices=["pre-data", "data", "post-data"], default=[],
+                      help="restore only this section (repeatable)")
+    mode.add_argument("-n", "--schema", action="append", default=[], metavar="SCHEMA", help="only objects in this schema (repeatable)")
+    mode.add_argument("-t", "--table", action="append", default=[], metavar="TABLE",
+                      help="only this table (name or schema.name; repeatable), with its data, indexes, constraints")
+    mode.add_argument("--from-csv", action="store_true", help="with --data-only: load from data/*.csv instead of the script")
+    mode.add_argument("--no-owner", action="store_true", help="skip ALTER ... OWNER TO statements")
+    mode.add_argument("--no-acl", action="store_true", help="skip GRANT/REVOKE (ACL and DEFAULT ACL entries)")
+    mode.add_argument("--role-map", action="append", default=[], metavar="OLD=NEW", help="(not yet implemented)")
+    how = p.add_argument_group("how")
+    how.add_argument("-l", "--list", action="store_true", help="print the table of contents (after selection) and exit")
+    how.add_argument("--check", action="store_true", help="verify the backup (checksums, streams, row counts) without a database")
+    how.add_argument("-c", "--clean", action="store_true",
+                     help="(with --data-only) empty the tables before loading; (full restore: not yet implemented)")
+    how.add_argument("--if-exists", action="store_true", help="with --clean: IF EXISTS on drops")
+    how.add_argument("-C", "--create", action="store_true", help="(not yet implemented)")
+    how.add_argument("-1", "--single-transaction", action="store_true",
+                     help="restore in one transaction: all or nothing")
+    how.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="connections for data and indexes (currently 1)")
+    how.add_argument("--force", action="store_true", help="restore even if the backup's checksums do not match")
+    how.add_argument("--keep-going", action="store_true", help="continue after a failing statement; exit 7 at the end")
+    how.add_argument("--strict", action="store_true", help="treat any skipped object as an error")
+    how.add_argument("--no-verify", action="store_true", help="skip the row-count verification after the restore")
+    out = p.add_argument_group("output")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary; errors only")
+    out.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    out.add_argument("--debug", action="store_true", help="tracebacks and statement texts on errors")
+    out.add_argument("--no-report", action="store_true", help="do not write code_ops.artifact_events rows")
+    out.add_argument("--version", action="version", version=f"pyrestore {__version__}")
+    return p
+
+
+def _looks_like_dsn(s: str) -> bool:
+    return "://" in s or "=" in s
+
+
+def split_positionals(backup: str | None, dsn: str | None) -> tuple[str | None, str | None]:
+    """``pyrestore DSN`` alone means: latest backup into DSN (a DSN is never a directory name)."""
+    if backup is not None and dsn is None and backup != "latest" and not Path(backup).exists() and _looks_like_dsn(backup):
+        return None, backup
+    return backup, dsn
+
+
+class Output:
+    """Where messages go: errors always to stderr; info lines unless quiet/json; the result to stdout."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.quiet = args.quiet
+        self.json = args.json
+        self.debug = args.debug
+        self.progress = Progress(choose_mode(quiet=args.quiet, json_output=args.json))
+
+    def info(self, msg: str) -> None:
+        if not self.quiet and not self.json:
+            self.progress.line(f"pyrestore: {msg}")
+
+    def warn(self, msg: str) -> None:
+        if not self.quiet:
+            print(f"pyrestore: warning: {msg}", file=sys.stderr, flush=True)
+
+    def error(self, msg: str) -> None:
+        print(f"pyrestore: error: {msg}", file=sys.stderr, flush=True)
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Reject contradictory or unimplemented option combinations before touching anything."""
+    if args.data_only and args.schema_only:
+        raise UsageError("--data-only and --schema-only exclude each other")
+    if args.keep_going and args.single_transaction:
+        raise UsageError("--keep-going and --single-transaction exclude each other (one failure aborts the transaction)")
+    if args.from_csv and not args.data_only:
+        raise UsageError("--from-csv needs --data-only")
+    if args.if_exists and not args.clean:
+        raise UsageError("--if-exists needs --clean")
+    if args.clean and not args.data_only:
+        raise UsageError("--clean for a full restore is not implemented yet (use it with --data-only, or restore into an empty database)")
+    if args.create:
+        raise UsageError("--create is not implemented yet: create the database first")
+    if args.role_map:
+        raise UsageError("--role-map is not implemented yet")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.data_only and args.section and set(args.section) != {"data"}:
+        raise UsageError("--data-only restores the data section only; --section contradicts it")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the exit status (the caller passes it to ``sys.exit``)."""
+    args = build_parser().parse_args(argv)
+    out = Output(args)
+    try:
+        return run(args, out)
+    except RestoreError as exc:
+        if args.debug:
+            traceback.print_exc()
+        out.error(exc.message)
+        if args.json:
+            print(json.dumps({"ok": False, "error": exc.message, "exit_code": exc.exit_code}))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        out.error("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_INTERNAL
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback unless --debug
+        if args.debug:
+            traceback.print_exc()
+        out.error(f"internal error: {exc.__class__.__name__}: {exc} (rerun with --debug for a traceback)")
+        return EXIT_INTERNAL
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    validate(args)
+    backup_arg, dsn_arg = split_positionals(args.backup, args.dsn)
+    backup_path = resolve_backup(backup_arg)
+
+    if args.check:
+        return do_check(backup_path, out)
+
+    backup = Backup.load(backup_path)
+    if backup.bare_script and (args.data_only or args.schema_only or args.section or args.schema or args.table):
+        raise UsageError("selection options (--data-only, --schema-only, --section, -n, -t) need a backup directory with toc.json")
+    selection = Selection.build(backup, data_only=args.data_only, schema_only=args.schema_only, sections=args.section,
+                                schemas=args.schema, tables=args.table, no_owner=args.no_owner, no_acl=args.no_acl)
+    if args.table and not selection._table_entry_ids:
+        raise UsageError(f"no table in the backup matches {', '.join(args.table)}")
+    if args.list:
+        return do_list(backup, selection)
+    if args.jobs > 1:
+        out.warn(f"--jobs {args.jobs}: parallel restore is not implemented yet; using one connection")
+
+    if not backup.bare_script and not args.force:
+        pre = CheckResult(backup.path)
+        _check_files(backup, pre, out.progress)
+        if pre.problems:
+            raise BackupError(f"backup {backup.path} failed its checksum check: {pre.problems[0]}"
+                              + (f" (and {len(pre.problems) - 1} more)" if len(pre.problems) > 1 else "")
+                              + "; nothing was changed (see pyrestore --check; --force restores anyway)")
+
+    dsn = resolve_dsn(dsn_arg)
+    return do_restore(args, out, backup, selection, dsn)
+
+
+def do_check(path: Path, out: Output) -> int:
+    res = check_backup(path, out.progress)
+    if out.json:
+        print(json.dumps(res.as_json()))
+    elif not out.quiet:
+        if res.ok:
+            print(f"✅ {path}: backup OK ({res.files_checked} files, {res.bytes_checked} bytes, "
+                  f"{sum(res.script_rows.values())} rows in the script)")
+        else:
+            print(f"❌ {path}: {len(res.problems)} problem(s)")
+    for p in res.problems:
+        out.error(p)
+    return EXIT_OK if res.ok else BackupError.exit_code
+
+
+
+def do_list(backup: Backup, selection: Selection) -> int:
+    """pg_restore -l style listing of the entries the selection keeps."""
+    print(f";\n; Backup: {backup.path}\n; Script: {backup.script.name}\n; Entries: {len(backup.entries)}\n;")
+    for e in backup.entries:
+        if not selection.wants_entry(e):
+            continue
+        extra = f" rows={e.rows}" if e.kind == "TABLE DATA" and e.rows is not None else ""
+        print(f"{e.id}; {e.section}; {e.kind} {e.schema or '-'} {e.name} {e.owner or '-'}{extra}")
+    return EXIT_OK
+
+
+def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection: Selection, dsn: str) -> int:
+    started = time.monotonic()
+    target = redact_dsn(dsn)
+    conn = connect(dsn, autocommit=not args.single_transaction)
+    reporter = Reporter(dsn, enabled=not args.no_report, warn=out.warn)
+    mode = "data-only" if args.data_only else "schema-only" if args.schema_only else "full"
+    summary: dict[str, Any] = {"backup_dir": str(backup.script if backup.bare_script else backup.path),
+                               "target": target, "mode": mode,
+                               "single_transaction": args.single_transaction}
+    ok = False
+    try:
+        info = server_info(conn)
+        summary["server_version_num"] = info.version_num
+        # In --data-only the events table may be one the backup fills: report only after the load,
+        # so our row cannot collide with the backup's rows (ids) or make the table look non-empty.
+        defer_invoked = args.data_only
+        if not defer_invoked:
+            reporter.invoked({"backup_dir": str(backup.path), "mode": mode})
+        out.info(f"restoring {backup.path} into {target} ({mode}"
+                 + (", single transaction" if args.single_transaction else "") + ")")
+        failures: list[Failure] = []
+        extra_rows: dict[str, int] = {}
+        if args.data_only:
+            loader = DataLoader(conn, backup, selection, from_csv=args.from_csv, clean=args.clean,
+                                progress=out.progress, info=out.info)
+            res = loader.run()
+            rows_by_table = res.rows_by_table
+            extra_rows = res.extra_rows
+            summary.update(rows=res.rows, tables=len(res.tables), fk_strategy=res.strategy, dropped_fks=res.dropped_fks,
+                           notes=res.notes)
+        else:
+            existing = user_relations(conn)
+            if existing:
+                raise TargetNotEmpty(f"the target database {info.database} is not empty ({', '.join(existing[:5])}"
+                                     + (" ..." if len(existing) > 5 else "") + "); restore into an empty database "
+                                     "(--clean is not implemented yet); nothing was changed")
+
+            def on_failure(f: Failure) -> None:
+                out.error(f.describe())
+                if args.debug:
+                    print(f.statement, file=sys.stderr)
+
+            rep = Replayer(conn, backup, selection, keep_going=args.keep_going, on_failure=on_failure)
+            ares = rep.run(out.progress)
+            failures = ares.failures
+            rows_by_table = ares.rows_by_table
+            summary.update(statements=ares.statements, copy_blocks=ares.copy_blocks, rows=ares.rows,
+                           skipped_entries=ares.skipped_items, skipped_owner_statements=ares.skipped_owner,
+                           failures=[f.describe() for f in failures])
+        if args.single_transaction:
+            conn.commit()
+        mismatches = _verify(args, conn, backup, selection, rows_by_table, out, summary, extra_rows)
+        summary["duration_s"] = round(time.monotonic() - started, 3)
+        if failures:
+            summary["ok"] = False
+            _print_summary(out, summary, failures, mismatches)
+            raise StatementFailed(f"{len(failures)} statement(s) failed (--keep-going); first: {failures[0].describe()}")
+        if mismatches:
+            summary["ok"] = False
+            _print_summary(out, summary, failures, mismatches)
+            raise _mismatch_error(mismatches)
+        ok = True
+        summary["ok"] = True
+        _print_summary(out, summary, failures, mismatches)
+        return EXIT_OK
+    except BaseException:
+        if args.single_transaction and not conn.closed:
+            try:
+                conn.rollback()
+            except psycopg.Error:
+                pass
+        raise
+    finally:
+        conn.close()
+        summary.setdefault("duration_s", round(time.monotonic() - started, 3))
+        if args.data_only:
+            reporter.invoked({"backup_dir": str(backup.path), "mode": mode, "deferred": True})
+        reporter.completed(ok, {k: v for k, v in summary.items() if k in
+                                ("backup_dir", "mode", "rows", "tables", "statements", "duration_s", "ok")})
+
+
+def _verify(args: argparse.Namespace, conn: psycopg.Connection, backup: Backup, selection: Selection,
+            rows_by_table: dict[str, int], out: Output, summary: dict[str, Any],
+            extra_rows: dict[str, int] | None = None) -> list[Mismatch]:
+    """Row counts vs row_counts.json: all tables for a full restore, the loaded ones for a partial one."""
+    if args.no_verify or backup.row_counts is None or args.schema_only or "data" not in selection.sections:
+        summary["verified"] = False
+        return []
+    if args.single_transaction is False and not conn.autocommit:
+        conn.commit()
+    if not conn.autocommit:
+        conn.autocommit = True
+    if selection.is_filtered or args.from_csv:
+        tables = list(rows_by_table)
+    else:
+        tables = None
+    mismatches = verify_row_counts(conn, backup.row_counts, tables, extra_rows)
+    summary["verified"] = True
+    summary["verified_tables"] = len(backup.row_counts) if tables is None else len(tables)
+    summary["mismatches"] = [m.describe() for m in mismatches]
+    return mismatches
+
+
+def _mismatch_error(mismatches: list[Mismatch]) -> RestoreError:
+    names = "; ".join(m.describe() for m in mismatches[:10])
+    more = f" (and {len(mismatches) - 10} more)" if len(mismatches) > 10 else ""
+    return RestoreError(f"row counts differ from row_counts.json for {len(mismatches)} table(s): {names}{more}",
+                        EXIT_VERIFY_MISMATCH)
+
+
+def _print_summary(out: Output, s: dict[str, Any], failures: list[Failure], mismatches: list[Mismatch]) -> None:
+    if out.json:
+        print(json.dumps(s, default=str))
+        return
+    if out.quiet:
+        return
+    icon = "✅" if s.get("ok") else "❌"
+    print(f"{icon} Restore {'completed' if s.get('ok') else 'finished with errors'}: {s['backup_dir']} → {s['target']}")
+    if "statements" in s:
+        print(f"   Statements: {s['statements']}, COPY blocks: {s['copy_blocks']}, rows: {s['rows']}")
+    else:
+        print(f"   Tables: {s.get('tables', 0)}, rows: {s.get('rows', 0)}")
+    for note in s.get("notes", []):
+        print(f"   Note: {note}")
+    if s.get("verified"):
+        if mismatches:
+            print(f"   Verification: {len(mismatches)} table(s) differ from row_counts.json")
+        else:
+            print(f"   Verification: {s.get('verified_tables', 0)} table(s), row counts match")
+    if failures:
+        print(f"   Failed statements: {len(failures)}")
+    print(f"   Duration: {s.get('duration_s', 0):.1f} s")
+
+
+def entrypoint() -> None:
+    """``python -m restore`` / console script wrapper that exits with main()'s status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()

@@ -1,0 +1,102 @@
+"""The target database: connecting, redacting DSNs, and looking before we write.
+
+Connection parameters come from libpq's own sources (DSN/URI, ``PG*`` variables,
+``~/.pgpass``, service files) because psycopg hands an empty or partial conninfo to libpq,
+which fills the gaps exactly as ``psql`` would.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from restore.errors import ConnectionFailure
+
+#: Schemas that are never "user objects" of a target.
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+
+
+def resolve_dsn(arg: str | None) -> str:
+    """The target: the argument, else ``DATABASE_URL``, else "" (libpq reads ``PG*`` variables)."""
+    if arg:
+        return arg
+    return os.environ.get("DATABASE_URL", "")
+
+
+def redact_dsn(dsn: str) -> str:
+    """A printable form of a DSN with any password removed (never echo secrets into logs)."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparseable connection string>"
+    params.pop("password", None)
+    if not params:
+        return "(libpq defaults / PG* environment)"
+    return make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
+
+
+def connect(dsn: str, *, autocommit: bool = True, application_name: str = "pyrestore") -> psycopg.Connection:
+    """Open a connection; ``ConnectionFailure`` (exit 3) with a password-free message on failure.
+
+    ``prepare_threshold=None``: a restore runs thousands of distinct utility statements once
+    each; server-side preparation would only add round trips (and ``SET`` repeated by pg_dump
+    scripts would be prepared for nothing).
+    """
+    try:
+        conn = psycopg.connect(dsn, autocommit=autocommit, prepare_threshold=None,
+                               application_name=application_name)
+    except psycopg.OperationalError as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        pw = _password_of(dsn)
+        if pw:
+            msg = msg.replace(pw, "***")
+        raise ConnectionFailure(f"cannot connect to {redact_dsn(dsn)}: {msg}") from None
+    return conn
+
+
+def _password_of(dsn: str) -> str | None:
+    try:
+        return conninfo_to_dict(dsn).get("password")  # type: ignore[return-value]
+    except psycopg.ProgrammingError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """What the restore needs to know about the target session."""
+
+    version_num: int
+    database: str
+    user: str
+    superuser: bool
+
+
+def server_info(conn: psycopg.Connection) -> ServerInfo:
+    """Version, database, role and whether the role is a superuser."""
+    row = conn.execute(
+        "SELECT current_setting('server_version_num')::int, current_database(), current_user,"
+        " (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)").fetchone()
+    assert row is not None
+    return ServerInfo(version_num=row[0], database=row[1], user=row[2], superuser=bool(row[3]))
+
+
+def user_relations(conn: psycopg.Connection, limit: int = 20) -> list[str]:
+    """Tables, views, sequences, ... the target holds outside system schemas and extensions.
+
+    Extension members do not count: an extension preinstalled by the platform is not user data
+    and the backup's ``CREATE EXTENSION IF NOT EXISTS`` copes with it.
+    """
+    rows = conn.execute(
+        sql.SQL("""
+        SELECT format('%I.%I', n.nspname, c.relname)
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+           AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+         ORDER BY 1 LIMIT {}""").format(sql.Literal(limit))).fetchall()
+    return [r[0] for r in rows]
