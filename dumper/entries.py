@@ -108,7 +108,8 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
                 if c.type == "c" and c.validated and not c.deps_on_function and (c.is_local or rel.is_partition):
                     inline.append(c)
             parents = [rels[p].identity for p in rel.parents if p in rels]
-            sql = ddt.create_table(rel, [(c.name, c.definition) for c in inline], parents)
+            sql = ddt.create_table(rel, [(c.name, c.definition) for c in inline], parents,
+                                   [rels[p] for p in rel.parents if p in rels])
             e = add(Entry(kw, rel.schema, rel.name, rel.owner, PRE, sql + owner(kw, rel)), rel)
             for c in inline:
                 e.refs.append(c.ref)
@@ -171,6 +172,7 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
                 out.append(o)
         if not plan.schema_only and rel.oid not in plan.unreadable:
             sv = Entry("SEQUENCE SET", rel.schema, rel.name, rel.owner, DATA, ddt.setval(rel))
+            sv.extra.update(value=seq.last_value if seq.last_value is not None else seq.start, is_called=seq.is_called)
             if rel.ref in carriers:
                 sv.entry_deps.append(carriers[rel.ref])
             out.append(sv)
@@ -205,6 +207,7 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
     elif data_entry:
         _data_only_fk_order(cat, data_entry, b)
 
+    _tag_tables(out)
     # Comments: one generic pass, since pg_identify_object already named every object.
     if ddl and not plan.no_comments:
         for (cls, oid, _sub), c in sorted(cat.comments.items(), key=lambda kv: (kv[1].objtype, kv[1].identity)):
@@ -242,6 +245,8 @@ def _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add) -> No
                     )
             e = Entry("FK CONSTRAINT", rel.schema, f"{rel.name} {c.name}", rel.owner, POST,
                       ddo.add_constraint(c, rel.identity, only=rel.kind != "p"))
+            if referenced is not None and referenced in rels:
+                e.extra["ref_table"] = table_key(rels[referenced].schema or "", rels[referenced].name)
         else:
             e = Entry("CONSTRAINT", rel.schema, f"{rel.name} {c.name}", rel.owner, POST,
                       ddo.add_constraint(c, rel.identity, only=True))
@@ -317,6 +322,21 @@ def _matview_refresh_order(cat: Catalog, rels: dict[int, Relation], out: list[En
                 e.entry_deps.append(refresh[x])
             elif x in rels and rels[x].kind == "v":
                 todo.extend(reads.get(x, ()))
+
+
+_RELATION_KINDS = ("TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE", "SEQUENCE")
+
+
+def _tag_tables(entries: list[Entry]) -> None:
+    """Give every entry that belongs to a relation that relation's key (``extra["table"]``),
+    so a restore can select "this table with its indexes, constraints and triggers" by name."""
+    keys = {id(e): table_key(e.schema or "", e.name) for e in entries if e.kind in _RELATION_KINDS}
+    for e in entries:
+        if "table" in e.extra:
+            continue
+        key = keys.get(id(e)) or next((keys[id(d)] for d in e.entry_deps if id(d) in keys), None)
+        if key is not None:
+            e.extra["table"] = key
 
 
 def _relname(rels: dict[int, Relation], oid: int) -> str:
