@@ -7,6 +7,14 @@ available key, so pre-data precedes data precedes post-data wherever the depende
 allow it, and an object that really needs something from a later section still gets it.
 Post-data entries that need a table also wait for its data, so a parallel restore may
 build an index only after its rows are loaded.
+
+Loops are repaired the way pg_dump's ``repairDependencyLoop`` does it (anchors.md §1.b).
+Most of pg_dump's loops never form here because :mod:`dumper.entries` already writes the
+breakable pieces separately (column defaults and CHECK constraints that call user
+functions, partition attachment, constraints and FKs after the data). What remains is the
+loop through a view's query (``repairViewRuleMultiLoop``): the view is created first as a
+placeholder with the right columns and the real query follows in post-data as ``CREATE OR
+REPLACE VIEW``. Anything else is broken at the first entry by sort order, with a warning.
 """
 
 from __future__ import annotations
@@ -18,99 +26,172 @@ from dumper.catalog.base import Ref
 from dumper.catalog.depend import Dependencies
 from dumper.toc import POST, Entry
 
+# pg_depend edges of a view's query that its placeholder still needs: the column types.
+_PLACEHOLDER_CLASSES = {"pg_type", "pg_collation", "pg_namespace"}
+
 
 @dataclass
 class Ordered:
     entries: list[Entry]
     broken_loops: list[str] = field(default_factory=list)
+    repaired_loops: list[str] = field(default_factory=list)
+
+
+class _Graph:
+    """``needs[id(e)]`` = ids of the entries ``e`` must follow."""
+
+    def __init__(self, entries: list[Entry], depends: Dependencies) -> None:
+        self.entries = list(entries)
+        self.by_id = {id(e): e for e in self.entries}
+        self.needs: dict[int, set[int]] = {id(e): set() for e in self.entries}
+        # needs of a view that come from its query (its _RETURN rule), by referenced class
+        self.query_needs: dict[int, dict[int, str]] = {}
+        owner: dict[Ref, Entry] = {}
+        for e in self.entries:
+            for r in e.refs:
+                owner.setdefault(r, e)
+
+        def find(ref: Ref) -> Entry | None:
+            for _ in range(6):
+                hit = owner.get(ref)
+                if hit is not None:
+                    return hit
+                nxt = depends.aliases.get(ref)
+                if nxt is None:
+                    return None
+                ref = nxt
+            return None
+
+        for dep, ref, deptype in depends.edges:
+            a = find(dep)
+            if a is None:
+                continue
+            b = find(ref)
+            if b is None or a is b:
+                continue
+            # A serial sequence is "owned" by its column (deptype 'a'), but must exist before the
+            # table whose default calls it; the separate OWNED BY entry carries that link.
+            if deptype == "a" and a.kind == "SEQUENCE":
+                continue
+            self.needs[id(a)].add(id(b))
+            if dep[0] == "pg_rewrite" and a.view_split is not None:
+                self.query_needs.setdefault(id(a), {})[id(b)] = ref[0]
+        for e in self.entries:
+            for r in e.deps:
+                b = find(r)
+                if b is not None and b is not e:
+                    self.needs[id(e)].add(id(b))
+            for b in e.entry_deps:
+                if b is not e:
+                    self.needs[id(e)].add(id(b))
+        # Post-data work on a table waits for the table's rows.
+        data_of: dict[int, Entry] = {}
+        for e in self.entries:
+            if e.kind == "TABLE DATA":
+                for b in e.entry_deps:
+                    data_of.setdefault(id(b), e)
+        for e in self.entries:
+            if e.section == POST:
+                for b in list(self.needs[id(e)]):
+                    d = data_of.get(b)
+                    if d is not None:
+                        self.needs[id(e)].add(id(d))
+
+    # -- sorting ------------------------------------------------------------------------------
+    def sort(self) -> tuple[list[Entry], set[int]]:
+        """Kahn's algorithm with a heap on the sort key; returns (sorted, ids left in loops)."""
+        presorted = sorted(self.entries, key=lambda e: (e.sort_key, e.sql))
+        rank = {id(e): i for i, e in enumerate(presorted)}
+        waiting = {k: len(v) for k, v in self.needs.items()}
+        users: dict[int, list[int]] = {k: [] for k in self.needs}
+        for k, vs in self.needs.items():
+            for v in vs:
+                users[v].append(k)
+        heap = [rank[k] for k, n in waiting.items() if n == 0]
+        heapq.heapify(heap)
+        result: list[Entry] = []
+        while heap:
+            e = presorted[heapq.heappop(heap)]
+            result.append(e)
+            for u in users[id(e)]:
+                waiting[u] -= 1
+                if waiting[u] == 0:
+                    heapq.heappush(heap, rank[u])
+        left = {k for k, n in waiting.items() if n > 0}
+        return result, left
+
+    def find_cycle(self, left: set[int]) -> list[int]:
+        """One dependency cycle among the entries that could not be placed (deterministic)."""
+        order = sorted(left, key=lambda k: (self.by_id[k].sort_key, self.by_id[k].sql))
+        color: dict[int, int] = {}
+        for start in order:
+            if start in color:
+                continue
+            stack: list[tuple[int, list[int]]] = [(start, sorted(n for n in self.needs[start] if n in left))]
+            path = [start]
+            color[start] = 1
+            while stack:
+                node, nxt = stack[-1]
+                if not nxt:
+                    color[node] = 2
+                    stack.pop()
+                    path.pop()
+                    continue
+                n = nxt.pop()
+                if color.get(n) == 1:
+                    return path[path.index(n):]
+                if n not in color:
+                    color[n] = 1
+                    path.append(n)
+                    stack.append((n, sorted(m for m in self.needs[n] if m in left)))
+        return order[:1]
+
+    # -- repairs ------------------------------------------------------------------------------
+    def split_view(self, k: int) -> Entry:
+        """repairViewRuleMultiLoop: placeholder view now, ``CREATE OR REPLACE VIEW`` in post-data."""
+        view = self.by_id[k]
+        assert view.view_split is not None
+        placeholder, real = view.view_split
+        view.view_split = None
+        rule = Entry("RULE", view.schema, f"{view.name} _RETURN", view.owner, POST, real)
+        query = self.query_needs.pop(k, {})
+        keep = {b for b, cls in query.items() if cls in _PLACEHOLDER_CLASSES}
+        self.needs[k] -= set(query) - keep
+        view.sql = placeholder
+        self.entries.append(rule)
+        self.by_id[id(rule)] = rule
+        self.needs[id(rule)] = set(query) | {k}
+        # whatever runs after the data and reads the view needs its real query
+        for u, ns in self.needs.items():
+            if k in ns and u != id(rule) and self.by_id[u].section == POST:
+                ns.add(id(rule))
+        return rule
+
+
+def _label(e: Entry) -> str:
+    return f"{e.kind} {e.schema + '.' if e.schema else ''}{e.name}"
 
 
 def order_entries(entries: list[Entry], depends: Dependencies) -> Ordered:
-    owner: dict[Ref, Entry] = {}
-    for e in entries:
-        for r in e.refs:
-            owner.setdefault(r, e)
-
-    def find(ref: Ref) -> Entry | None:
-        for _ in range(6):
-            hit = owner.get(ref)
-            if hit is not None:
-                return hit
-            nxt = depends.aliases.get(ref)
-            if nxt is None:
-                return None
-            ref = nxt
-        return None
-
-    needs: dict[int, set[int]] = {id(e): set() for e in entries}
-    by_id = {id(e): e for e in entries}
-    for dep, ref, deptype in depends.edges:
-        a = find(dep)
-        if a is None:
-            continue
-        b = find(ref)
-        if b is None or a is b:
-            continue
-        # A serial sequence is "owned" by its column (deptype 'a'), but must exist before the
-        # table whose default calls it; the separate OWNED BY entry carries that link.
-        if deptype == "a" and a.kind == "SEQUENCE":
-            continue
-        needs[id(a)].add(id(b))
-    for e in entries:
-        for r in e.deps:
-            b = find(r)
-            if b is not None and b is not e:
-                needs[id(e)].add(id(b))
-        for b in e.entry_deps:
-            if b is not e:
-                needs[id(e)].add(id(b))
-    # Post-data work on a table waits for the table's rows.
-    data_of: dict[int, Entry] = {}
-    for e in entries:
-        if e.kind == "TABLE DATA":
-            for b in e.entry_deps:
-                data_of.setdefault(id(b), e)
-    for e in entries:
-        if e.section == POST:
-            for b in list(needs[id(e)]):
-                d = data_of.get(b)
-                if d is not None:
-                    needs[id(e)].add(id(d))
-
-    presorted = sorted(entries, key=lambda e: (e.sort_key, e.sql))
-    rank = {id(e): i for i, e in enumerate(presorted)}
-    waiting = {k: len(v) for k, v in needs.items()}
-    users: dict[int, list[int]] = {id(e): [] for e in entries}
-    for k, vs in needs.items():
-        for v in vs:
-            users[v].append(k)
-    heap = [rank[k] for k, n in waiting.items() if n == 0]
-    heapq.heapify(heap)
-    done: set[int] = set()
-    result: list[Entry] = []
+    g = _Graph(entries, depends)
     broken: list[str] = []
-    while len(result) < len(entries):
-        if not heap:
-            # A loop pg_dump would repair with a special rule we do not have: take the first
-            # remaining entry by sort order and say so.
-            k = min((k for k in waiting if k not in done), key=lambda k: rank[k])
-            e = by_id[k]
-            broken.append(f"{e.kind} {e.schema + '.' if e.schema else ''}{e.name}")
-            waiting[k] = 0
-            heapq.heappush(heap, rank[k])
-        r = heapq.heappop(heap)
-        e = presorted[r]
-        k = id(e)
-        if k in done:
+    repaired: list[str] = []
+    while True:
+        result, left = g.sort()
+        if not left:
+            break
+        cycle = g.find_cycle(left)
+        view = next((k for k in cycle if g.by_id[k].view_split is not None), None)
+        if view is not None:
+            g.split_view(view)
+            repaired.append("view " + _label(g.by_id[view]) + " (placeholder first, query in post-data)")
             continue
-        done.add(k)
-        result.append(e)
-        for u in users[k]:
-            waiting[u] -= 1
-            if waiting[u] == 0 and u not in done:
-                heapq.heappush(heap, rank[u])
+        # A loop pg_dump would warn about too: break it at the first entry by sort order.
+        k = min(cycle, key=lambda k: (g.by_id[k].sort_key, g.by_id[k].sql))
+        broken.append(_label(g.by_id[k]))
+        g.needs[k] -= set(cycle)
     for i, e in enumerate(result):
         e.id = i
     for e in result:
-        e.dep_ids = sorted(by_id[d].id for d in needs[id(e)])
-    return Ordered(result, broken)
+        e.dep_ids = sorted(g.by_id[d].id for d in g.needs[id(e)])
+    return Ordered(result, broken, repaired)

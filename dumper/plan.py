@@ -11,8 +11,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from dumper.categories import CategoryMap
 from dumper.errors import UsageError
+
+if TYPE_CHECKING:
+    from dumper.catalog.relations import Relation
 
 
 def pattern_regex(pattern: str, *, qualified: bool) -> tuple[re.Pattern[str] | None, re.Pattern[str]]:
@@ -97,6 +102,7 @@ class Plan:
     no_owner: bool = False
     no_acl: bool = False
     no_comments: bool = False
+    no_large_objects: bool = False  # -B: large objects are dumped only with the whole database anyway
     compress: str = "gzip"
     level: int | None = None
     jobs: int = 1
@@ -121,6 +127,27 @@ class Plan:
         if self.tables and not self.tables.match(schema, name):
             return False
         return not self.exclude_tables.match(schema, name)
+
+    def relation_wanted(self, rel: "Relation") -> bool:
+        """A relation's definition is dumped; a sequence owned by a column (serial or identity)
+        also follows its table, as pg_dump's getOwnedSeqs does, so ``-t tbl`` keeps the
+        sequence its default calls."""
+        if self.relation_included(rel.schema or "", rel.name):
+            return True
+        owner = rel.owning_table
+        return owner is not None and not self.exclude_tables.match(rel.schema, rel.name) and self.relation_included(*owner)
+
+    @property
+    def dumps_everything(self) -> bool:
+        """pg_dump's ``include_everything``: no -n and no -t. Extensions (and other database-wide
+        objects) are dumped only then."""
+        return not self.schemas and not self.tables
+
+    @property
+    def dumps_non_tables(self) -> bool:
+        """With -t, pg_dump dumps the matching relations (and what hangs off them) only: no
+        schemas, types or functions; the target is expected to have them."""
+        return not self.tables
 
     def category_of(self, schema: str, name: str) -> str:
         return self.categories.classify(schema, name)

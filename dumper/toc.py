@@ -20,9 +20,15 @@ PRIORITY = {
     "CONSTRAINT": 40, "INDEX": 41, "INDEX ATTACH": 42, "STATISTICS": 43, "RULE": 44, "TRIGGER": 45,
     "FK CONSTRAINT": 46, "ROW SECURITY": 47, "POLICY": 47, "PUBLICATION": 48, "PUBLICATION TABLE": 49,
     "DEFAULT ACL": 60, "EVENT TRIGGER": 61, "MATERIALIZED VIEW DATA": 62,
+    # dumper.kinds_extra's kinds, placed as pg_dump's dbObjectTypePriorities places them.
+    "ROLE": 0, "ROLE MEMBERSHIP": 0, "PROCEDURAL LANGUAGE": 2, "COLLATION": 3, "TRANSFORM": 4, "CAST": 7,
+    "OPERATOR": 10, "OPERATOR FAMILY": 11, "OPERATOR CLASS": 11, "CONVERSION": 12, "TEXT SEARCH PARSER": 13,
+    "TEXT SEARCH TEMPLATE": 14, "TEXT SEARCH DICTIONARY": 15, "TEXT SEARCH CONFIGURATION": 16,
+    "FOREIGN DATA WRAPPER": 17, "SERVER": 18, "USER MAPPING": 19, "BLOB METADATA": 25, "BLOBS": 32,
+    "PUBLICATION TABLES IN SCHEMA": 49, "SUBSCRIPTION": 50,
 }
 # Comments and grants sort with their object, right after it.
-FOLLOWER_KINDS = {"COMMENT": 1, "ACL": 2}
+FOLLOWER_KINDS = {"COMMENT": 1, "ACL": 2, "SECURITY LABEL": 3}
 
 
 @dataclass
@@ -40,6 +46,9 @@ class Entry:
     id: int = -1
     dep_ids: list[int] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # TABLE DATA: table key, columns, csv, ...
+    # Loop repair (not written to toc.json): a view that may be split, as pg_dump does, into a
+    # placeholder view (``view_split[0]``) and a post-data ``CREATE OR REPLACE VIEW`` (``[1]``).
+    view_split: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not self.sort_key:

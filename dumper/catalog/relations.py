@@ -86,6 +86,7 @@ class Relation(CatalogObject):
     server: str | None = None  # foreign tables
     ftoptions: list[str] | None = None
     replident_index: str | None = None
+    owning_table: tuple[str, str] | None = None  # sequences: (schema, name) of the serial/identity table
 
     @property
     def has_data(self) -> bool:
@@ -111,7 +112,15 @@ def list_relations(s: Session) -> list[Relation]:
                CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END AS of_type,
                ARRAY(SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid ORDER BY i.inhseqno) AS parents,
                {identity_sql('pg_class', 'c.oid')} AS identity,
-               {_REL_ACL}
+               {_REL_ACL},
+               CASE WHEN c.relkind = 'S' THEN
+                    (SELECT ARRAY[tn.nspname::text, tc2.relname::text]
+                       FROM pg_catalog.pg_depend sd
+                       JOIN pg_catalog.pg_class tc2 ON tc2.oid = sd.refobjid
+                       JOIN pg_catalog.pg_namespace tn ON tn.oid = tc2.relnamespace
+                      WHERE sd.classid = 'pg_class'::pg_catalog.regclass AND sd.objid = c.oid
+                        AND sd.refclassid = 'pg_class'::pg_catalog.regclass AND sd.deptype IN ('a', 'i')
+                        AND sd.refobjsubid > 0 LIMIT 1) END AS owning_table
           FROM pg_catalog.pg_class c
           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           LEFT JOIN pg_catalog.pg_class tc ON tc.oid = c.reltoastrelid
@@ -132,6 +141,7 @@ def list_relations(s: Session) -> list[Relation]:
                 rls=r["rls"], force_rls=r["force_rls"], replident=r["replident"], reloptions=r["reloptions"],
                 toast_options=r["toast_options"], populated=r["populated"], pages=r["pages"] or 0,
                 access_method=r["access_method"], of_type=r["of_type"], parents=list(r["parents"]),
+                owning_table=tuple(r["owning_table"]) if r["owning_table"] else None,  # type: ignore[arg-type]
             )
         )
     return out

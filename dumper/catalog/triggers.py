@@ -18,6 +18,7 @@ class Trigger(CatalogObject):
     table: str = ""
     definition: str = ""
     enabled: str = "O"  # O origin (default), D disabled, R replica, A always
+    parent_oid: int = 0  # partition clone of this trigger (read only when its enabled state differs)
 
 
 @dataclass
@@ -53,10 +54,18 @@ class EventTrigger(CatalogObject):
 def read_triggers(s: Session, table_oids: list[int]) -> list[Trigger]:
     if not table_oids:
         return []
-    parent = "AND t.tgparentid = 0" if s.info.version_num >= 130000 else ""
+    # Partition clones of a parent's trigger: tgparentid since 13 (before that they were
+    # tgisinternal and are skipped with the internal triggers). A clone is kept only when its
+    # enabled state differs from the parent's, so that state can be restored.
+    if s.info.version_num >= 130000:
+        parent = """AND (t.tgparentid = 0 OR t.tgenabled <> (SELECT pt.tgenabled FROM pg_catalog.pg_trigger pt
+                                                            WHERE pt.oid = t.tgparentid))"""
+        parent_col = "t.tgparentid"
+    else:
+        parent, parent_col = "", "0::oid"
     rows = s.query(
         f"""
-        SELECT t.oid, t.tgrelid AS table_oid, t.tgname AS name, n.nspname AS schema,
+        SELECT t.oid, t.tgrelid AS table_oid, t.tgname AS name, n.nspname AS schema, {parent_col} AS parent_oid,
                t.tgrelid::pg_catalog.regclass::text AS table,
                pg_catalog.pg_get_triggerdef(t.oid, false) AS definition, t.tgenabled AS enabled,
                {identity_sql('pg_trigger', 't.oid')} AS identity
@@ -72,6 +81,7 @@ def read_triggers(s: Session, table_oids: list[int]) -> list[Trigger]:
         Trigger(
             ref=("pg_trigger", r["oid"]), schema=r["schema"], name=r["name"], owner=None, identity=r["identity"],
             oid=r["oid"], table_oid=r["table_oid"], table=r["table"], definition=r["definition"], enabled=r["enabled"],
+            parent_oid=r["parent_oid"],
         )
         for r in rows
     ]

@@ -94,6 +94,12 @@ def create_trigger(t: Trigger) -> str:
     return out
 
 
+def trigger_enable_state(t: Trigger) -> str:
+    """A partition's cloned trigger is created by its parent's; only a different enabled state
+    is written, as pg_dump does."""
+    return f"ALTER TABLE {t.table} {_ENABLE.get(t.enabled, 'ENABLE')} TRIGGER {quote_ident(t.name)};\n"
+
+
 def create_rule(r: Rule) -> str:
     out = r.definition.rstrip().rstrip(";") + ";\n"
     if r.enabled in _ENABLE:

@@ -59,11 +59,29 @@ def inline_default(col: Column) -> bool:
     return col.default is not None and not col.generated and not col.default_deps_on_function and not col.identity
 
 
-def create_table(rel: Relation, checks: list[tuple[str, str]], parents: list[str]) -> str:
-    """``checks`` = (name, definition) of the CHECK constraints written inline."""
-    lines = [f"    {column_def(c, include_default=inline_default(c))}" for c in printed_columns(rel)]
+def _typed_column(col: Column) -> str | None:
+    """A typed table's column takes its type and collation from the type: only the options
+    the table adds are written (``col WITH OPTIONS DEFAULT ... NOT NULL``)."""
+    parts = []
+    if inline_default(col):
+        parts.append(f"DEFAULT {col.default}")
+    if col.notnull:
+        parts.append("NOT NULL")
+    return f"{quote_ident(col.name)} WITH OPTIONS {' '.join(parts)}" if parts else None
+
+
+def create_table(
+    rel: Relation, checks: list[tuple[str, str]], parents: list[str], parent_rels: list[Relation] | None = None
+) -> str:
+    """``checks`` = (name, definition) of the CHECK constraints written inline.
+
+    ``parent_rels`` (inheritance parents) let a child's inherited-only columns get what the
+    parents do not give them: a NOT NULL of their own, as pg_dump writes it before PG 18.
+    """
     if rel.of_type:
-        lines = []
+        lines = [f"    {x}" for x in map(_typed_column, rel.columns) if x]
+    else:
+        lines = [f"    {column_def(c, include_default=inline_default(c))}" for c in printed_columns(rel)]
     lines += [f"    CONSTRAINT {quote_ident(n)} {d}" for n, d in checks]
     kw = "UNLOGGED TABLE" if rel.persistence == "u" else "TABLE"
     if rel.kind == "f":
@@ -100,8 +118,10 @@ def create_table(rel: Relation, checks: list[tuple[str, str]], parents: list[str
             out.append(f"{only} ALTER COLUMN {col} SET ({_options(c.options)});\n")
         if c.fdw_options:
             out.append(f"ALTER FOREIGN TABLE ONLY {rel.identity} ALTER COLUMN {col} OPTIONS ({_fdw_options(c.fdw_options)});\n")
-        if not c.is_local and not rel.is_partition and c.inh_count and c.notnull:
-            pass  # NOT NULL is inherited with the column
+        if not c.is_local and not rel.is_partition and not rel.of_type and c.inh_count and c.notnull and parent_rels:
+            inherited = any(pc.notnull for p in parent_rels for pc in p.columns if pc.name == c.name)
+            if not inherited:
+                out.append(f"{only} ALTER COLUMN {col} SET NOT NULL;\n")
     if rel.replident == "f":
         out.append(f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY FULL;\n")
     elif rel.replident == "n":
@@ -163,22 +183,53 @@ def create_view(rel: Relation) -> str:
         if opts:
             sql += f" WITH ({_options(opts)})"
         return f"{sql} AS\n{body}\n  WITH NO DATA;\n"
-    sql = f"CREATE VIEW {rel.identity}"
+    return _view_as(rel, "CREATE VIEW", body, check) + _view_defaults(rel)
+
+
+def _view_as(rel: Relation, verb: str, body: str, check: str | None) -> str:
+    opts = [o for o in rel.reloptions or [] if not o.startswith("check_option=")]
+    sql = f"{verb} {rel.identity}"
     if opts:
         sql += f" WITH ({_options(opts)})"
     sql += f" AS\n{body}"
     if check:
         sql += f"\n  WITH {check.upper()} CHECK OPTION"
-    out = sql + ";\n"
-    for c in rel.columns:
-        if c.default is not None:
-            out += f"ALTER VIEW {rel.identity} ALTER COLUMN {quote_ident(c.name)} SET DEFAULT {c.default};\n"
-    return out
+    return sql + ";\n"
+
+
+def _view_defaults(rel: Relation) -> str:
+    return "".join(
+        f"ALTER VIEW {rel.identity} ALTER COLUMN {quote_ident(c.name)} SET DEFAULT {c.default};\n"
+        for c in rel.columns
+        if c.default is not None
+    )
+
+
+def view_placeholder(rel: Relation) -> str:
+    """pg_dump's dummy view for a view caught in a dependency loop: the right column names,
+    types and collations, no query (``SELECT NULL::type AS col``), so whatever needs the
+    view's row type can be created before the objects its query reads."""
+    cols = ",\n    ".join(
+        f"NULL::{c.type}" + (f" COLLATE {c.collation}" if c.collation else "") + f" AS {quote_ident(c.name)}"
+        for c in rel.columns
+    )
+    return _view_as(rel, "CREATE VIEW", f" SELECT\n    {cols}", None) + _view_defaults(rel)
+
+
+def view_replace(rel: Relation) -> str:
+    """The real query of a placeholder view, run once everything it reads exists."""
+    check = next((o.split("=", 1)[1] for o in rel.reloptions or [] if o.startswith("check_option=")), None)
+    return _view_as(rel, "CREATE OR REPLACE VIEW", (rel.viewdef or "").rstrip().rstrip(";"), check)
 
 
 def column_default(rel: Relation, col: Column) -> str:
     kw = "VIEW" if rel.kind == "v" else "TABLE ONLY"
     return f"ALTER {kw} {rel.identity} ALTER COLUMN {quote_ident(col.name)} SET DEFAULT {col.default};\n"
+
+
+def column_drop_default(rel: Relation, col: Column) -> str:
+    """An inheritance child's column without the default its parent would give it."""
+    return f"ALTER TABLE ONLY {rel.identity} ALTER COLUMN {quote_ident(col.name)} DROP DEFAULT;\n"
 
 
 def attach_partition(parent: Relation, child: Relation) -> str:

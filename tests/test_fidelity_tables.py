@@ -1,0 +1,68 @@
+"""Tables and everything on them survive pydump → psql replay unchanged (issue 3).
+
+The judge is pg_dump itself: ``oracle.assert_same_database`` compares ``pg_dump --schema-only``
+of the source and of the restored copy statement by statement, plus every table's rows and every
+sequence's value. ``tests/fixtures/tables.sql`` holds the traps (partitions, inheritance,
+loops, NOT VALID constraints over violating rows, triggers that write into other tables, ...).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import oracle
+import pgtest
+
+
+def run_pydump(dsn: str, out: Path, *args: str) -> Path:
+    """pydump as a user runs it; returns the backup directory."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dumper", dsn, "--out", str(out), "--no-report", "--json", *args],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, f"pydump failed ({proc.returncode}):\n{proc.stderr}"
+    return Path(json.loads(proc.stdout)["backup_dir"])
+
+
+def test_tables_fixture_round_trips(pg_server, fixture_db, make_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    src = fixture_db("tables")
+    backup = run_pydump(src, tmp_path)
+    meta = json.loads((backup / "metadata.json").read_text())
+    assert not [w for w in meta["warnings"] if "loop" in w], meta["warnings"]
+    assert meta["server"]["known_version"] is True and meta["server"]["unknown_catalog_values"] == []
+    dst = make_db("tables_copy")
+    oracle.psql_replay(pg_server, dst, backup / "backup.sql.gz")
+    oracle.assert_same_database(pg_server, src, dst)
+    # the unpopulated materialized view stays unpopulated, the populated one is refreshed
+    rows = dict(pgtest.query(dst, "SELECT relname, relispopulated FROM pg_class WHERE relname IN ('mv_empty', 'mv_pop')"))
+    assert rows == {"mv_empty": False, "mv_pop": True}
+    # the trigger that writes into another table did not fire during the data load
+    assert pgtest.query(dst, "SELECT count(*) FROM app.audit_log")[0][0] == 2
+
+    # determinism: a second dump differs only in the header's timestamp
+    again = run_pydump(src, tmp_path)
+    strip = lambda p: [ln for ln in gzip.decompress(p.read_bytes()).decode().splitlines() if not ln.startswith("-- Dumped at")]  # noqa: E731
+    assert strip(backup / "backup.sql.gz") == strip(again / "backup.sql.gz")
+
+
+def test_newer_server_than_known_warns_once_and_records_it(pg_server, make_db, run_sql, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                           monkeypatch, capsys) -> None:
+    """Pretend pydump knows only up to 14: the dump still runs, warns once, and metadata.json says so."""
+    from dumper import cli
+    from dumper.catalog import versions
+
+    dsn = make_db("newer")
+    run_sql(dsn, "CREATE TABLE t (id integer PRIMARY KEY); INSERT INTO t VALUES (1);")
+    monkeypatch.setattr(versions, "NEWEST_KNOWN", 149999)
+    monkeypatch.setattr(versions, "_KNOWN", {**versions._KNOWN, "pg_class.relkind": "rvmScfpI"})  # 'i' now "unknown"
+    assert cli.main([dsn, "--out", str(tmp_path), "--no-report", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("is newer than pydump knows") == 1, captured.err
+    meta = json.loads((Path(json.loads(captured.out)["backup_dir"]) / "metadata.json").read_text())
+    assert meta["server"]["known_version"] is False
+    assert meta["server"]["unknown_catalog_values"] == ["pg_class.relkind = 'i' (1 rows)"]
+    assert sum("newer than pydump knows" in w for w in meta["warnings"]) == 1
