@@ -17,6 +17,7 @@ from dumper.ddl import objects as ddo
 from dumper.ddl import tables as ddt
 from dumper.ddl.common import acl_stmts, comment_stmt, owner_stmt
 from dumper.ident import quote_ident, table_key
+from dumper.kinds_extra import build_kind_entries
 from dumper.plan import Plan
 from dumper.redact import redacted_columns, redacted_select
 from dumper.toc import DATA, POST, PRE, Entry
@@ -59,7 +60,8 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
 
     owner = (lambda kw, obj: "" if plan.no_owner else owner_stmt(kw, obj.identity, obj.owner))
 
-    if ddl:
+    # With -t only relations (and what hangs off them); with -n or -t no extensions (pg_dump).
+    if ddl and plan.dumps_non_tables:
         for s in cat.schemas:
             if s.builtin:
                 sql = "" if s.owner_is_default else owner("SCHEMA", s)
@@ -71,7 +73,7 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
                 acl(e, s, "SCHEMA")
         schemas = {s.name for s in cat.schemas}
         for x in cat.extensions:
-            if x.schema not in schemas and x.schema != "public":
+            if not plan.dumps_everything or (x.schema not in schemas and x.schema != "public"):
                 continue
             e = add(Entry("EXTENSION", None, x.name, None, PRE, ddo.create_extension(x)), x)
             e.extra["version"] = x.version
@@ -102,24 +104,47 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
         kw = ddt.keyword(rel)
         if rel.kind in ("v", "m"):
             e = add(Entry(kw, rel.schema, rel.name, rel.owner, PRE, ddt.create_view(rel) + owner(kw, rel)), rel)
+            if rel.kind == "v":
+                e.view_split = (ddt.view_placeholder(rel) + owner(kw, rel), ddt.view_replace(rel))
         else:
             inline = []
             for c in checks_by_table.get(rel.oid, []):
                 if c.type == "c" and c.validated and not c.deps_on_function and (c.is_local or rel.is_partition):
                     inline.append(c)
             parents = [rels[p].identity for p in rel.parents if p in rels]
+            if parents and not rel.is_partition and _inherited_order_changes(rel, [rels[p] for p in rel.parents if p in rels]):
+                b.warnings.append(
+                    f"the columns of {rel.identity} come back in a different order (inherited columns first, as with pg_dump): "
+                    "a column was added to a parent after the child was created"
+                )
             sql = ddt.create_table(rel, [(c.name, c.definition) for c in inline], parents,
                                    [rels[p] for p in rel.parents if p in rels])
             e = add(Entry(kw, rel.schema, rel.name, rel.owner, PRE, sql + owner(kw, rel)), rel)
             for c in inline:
                 e.refs.append(c.ref)
                 carriers[c.ref] = e
+            printed = {c.num for c in (rel.columns if rel.of_type else ddt.printed_columns(rel))}
+            parent_rels = [rels[p] for p in rel.parents if p in rels]
             for col in rel.columns:
-                if col.default is not None and not col.generated and not col.identity and not ddt.inline_default(col):
-                    d = Entry("DEFAULT", rel.schema, f"{rel.name} {col.name}", rel.owner, PRE, ddt.column_default(rel, col))
+                if col.generated or col.identity:
+                    continue
+                if col.num in printed:
+                    if col.default is None or ddt.inline_default(col):
+                        continue
+                    sql = ddt.column_default(rel, col)
+                else:
+                    # An inherited-only column gets its parent's inline default from INHERITS;
+                    # a default of its own (or none) is set afterwards, as pg_dump does.
+                    given = next((pc.default for p in parent_rels for pc in p.columns
+                                  if pc.name == col.name and ddt.inline_default(pc)), None)
+                    if col.default == given:
+                        continue
+                    sql = ddt.column_default(rel, col) if col.default is not None else ddt.column_drop_default(rel, col)
+                d = Entry("DEFAULT", rel.schema, f"{rel.name} {col.name}", rel.owner, PRE, sql)
+                if col.default is not None:
                     d.refs.append(("pg_attrdef", col.default_oid or 0))
-                    d.entry_deps.append(e)
-                    out.append(d)
+                d.entry_deps.append(e)
+                out.append(d)
         table_entry[rel.oid] = e
         acl(e, rel, "TABLE")
         if not plan.no_acl:
@@ -208,6 +233,9 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
         _data_only_fk_order(cat, data_entry, b)
 
     _tag_tables(out)
+    # Aggregates, operators, FDWs, publications, default ACLs, large objects, roles, ...
+    build_kind_entries(cat, plan, b, carriers, add, table_entry, data_entry, csv_name)
+
     # Comments: one generic pass, since pg_identify_object already named every object.
     if ddl and not plan.no_comments:
         for (cls, oid, _sub), c in sorted(cat.comments.items(), key=lambda kv: (kv[1].objtype, kv[1].identity)):
@@ -228,10 +256,11 @@ def _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add) -> No
         if c.type == "c":
             if c.validated and not c.deps_on_function and (c.is_local or rel.is_partition):
                 continue  # written inline
-            if not c.is_local and not rel.is_partition:
-                continue  # inherited from a parent
+            if not c.is_local:
+                continue  # inherited: the parent's ALTER TABLE reaches this table too
+            # Not ONLY (as pg_dump): an inheritance parent refuses a CHECK its children lack.
             e = Entry("CHECK CONSTRAINT", rel.schema, f"{rel.name} {c.name}", rel.owner, POST,
-                      ddo.add_constraint(c, rel.identity, only=True))
+                      ddo.add_constraint(c, rel.identity, only=False))
         elif c.type == "f":
             if c.parent_oid:
                 continue  # clone on a partition: created by the parent's constraint
@@ -267,6 +296,7 @@ def _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add) -> No
             e = carriers[c.ref]
             if e.kind == "CONSTRAINT" and _constraint_index_name(cat, c) == rel.replident_index:
                 e.sql += f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY USING INDEX {quote_ident(rel.replident_index)};\n"
+    attaches: dict[int, list[tuple[int, Entry]]] = {}  # parent index oid -> (child index oid, INDEX ATTACH)
     for child, parent in cat.index_parents:
         ce = carriers.get(("pg_class", child)) or _by_alias(cat, carriers, ("pg_class", child))
         pe = carriers.get(("pg_class", parent)) or _by_alias(cat, carriers, ("pg_class", parent))
@@ -276,10 +306,35 @@ def _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add) -> No
                   f"ALTER INDEX {_index_identity(cat, parent)} ATTACH PARTITION {_index_identity(cat, child)};\n")
         a.entry_deps += [ce, pe]
         out.append(a)
-    for t in cat.triggers:
-        if t.table_oid in table_entry:
-            e = add(Entry("TRIGGER", t.schema, f"{_relname(rels, t.table_oid)} {t.name}", None, POST, ddo.create_trigger(t)), t)
-            e.entry_deps.append(table_entry[t.table_oid])
+        attaches.setdefault(parent, []).append((child, a))
+    # An FK to a partitioned table needs the referenced index valid, i.e. attached in every
+    # partition (pg_dump's addConstrChildIdxDeps).
+    for c in cat.constraints:
+        fk = carriers.get(c.ref)
+        if c.type != "f" or fk is None or fk.kind != "FK CONSTRAINT" or not c.index_oid:
+            continue
+        todo = [c.index_oid]
+        while todo:
+            for child, a in attaches.get(todo.pop(), ()):
+                fk.entry_deps.append(a)
+                todo.append(child)
+    trigger_entry: dict[int, Entry] = {}
+    for t in sorted(cat.triggers, key=lambda t: t.parent_oid != 0):
+        if t.table_oid not in table_entry:
+            continue
+        name = f"{_relname(rels, t.table_oid)} {t.name}"
+        if t.parent_oid:
+            # a partition's clone whose enabled state differs from its parent trigger's
+            parent = trigger_entry.get(t.parent_oid)
+            if parent is None:
+                continue
+            e = Entry("TRIGGER", t.schema, name, None, POST, ddo.trigger_enable_state(t))
+            e.entry_deps += [parent, table_entry[t.table_oid]]
+            out.append(e)
+            continue
+        e = add(Entry("TRIGGER", t.schema, name, None, POST, ddo.create_trigger(t)), t)
+        e.entry_deps.append(table_entry[t.table_oid])
+        trigger_entry[t.oid] = e
     for r in cat.rules:
         if r.table_oid in table_entry:
             e = add(Entry("RULE", r.schema, f"{_relname(rels, r.table_oid)} {r.name}", None, POST, ddo.create_rule(r)), r)
@@ -292,6 +347,15 @@ def _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add) -> No
         for et in cat.event_triggers:
             sql = ddo.create_event_trigger(et) + ("" if plan.no_owner else owner_stmt("EVENT TRIGGER", et.identity, et.owner))
             add(Entry("EVENT TRIGGER", None, et.name, et.owner, POST, sql), et)
+
+
+def _inherited_order_changes(rel: Relation, parents: list[Relation]) -> bool:
+    """CREATE TABLE ... INHERITS puts the parents' columns first, then the child's own."""
+    order: list[str] = []
+    for p in parents:
+        order += [c.name for c in p.columns if c.name not in order]
+    order += [c.name for c in rel.columns if c.name not in order]
+    return order != [c.name for c in rel.columns]
 
 
 def _matview_refresh_order(cat: Catalog, rels: dict[int, Relation], out: list[Entry]) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable
 from dumper.catalog.comments import Comment, read_comments
 from dumper.catalog.constraints import Constraint, Index, read_constraints, read_index_links, read_indexes
 from dumper.catalog.depend import Dependencies, read_dependencies
+from dumper.catalog.kinds import Kinds, read_kinds
 from dumper.catalog.namespaces import Extension, Schema, read_extensions, read_schemas
 from dumper.catalog.relations import Relation, list_relations, read_details
 from dumper.catalog.routines import Routine, read_routines
@@ -36,6 +37,7 @@ class Catalog:
     rules: list[Rule] = field(default_factory=list)
     policies: list[Policy] = field(default_factory=list)
     event_triggers: list[EventTrigger] = field(default_factory=list)
+    kinds: Kinds = field(default_factory=Kinds)  # aggregates, operators, FDWs, publications, roles, ...
     comments: dict[tuple[str, int, int], Comment] = field(default_factory=dict)
     depends: Dependencies = field(default_factory=Dependencies)
     index_names: dict[int, str] = field(default_factory=dict)
@@ -71,6 +73,7 @@ def read_catalog(
     cat.rules = read_rules(s, table_oids)
     cat.policies = read_policies(s, table_oids)
     cat.event_triggers = read_event_triggers(s)
+    cat.kinds = read_kinds(s, schemas, table_oids, [x.oid for x in cat.extensions])
     cat.comments = read_comments(s)
     cat.depends = read_dependencies(s)
     cat.timings = {"catalog_s": round((t1 - t0) + (time.monotonic() - t2), 4), "locks_s": round(t2 - t1, 4)}

@@ -60,6 +60,12 @@ def read_dependencies(s: Session) -> Dependencies:
         UNION ALL
         SELECT d.classid::pg_catalog.regclass::text, d.objid, 'pg_extension', d.refobjid
           FROM pg_catalog.pg_depend d WHERE d.deptype = 'e'
+        UNION ALL
+        SELECT d.classid::pg_catalog.regclass::text, d.objid, d.refclassid::pg_catalog.regclass::text, d.refobjid
+          FROM pg_catalog.pg_depend d
+         WHERE d.classid IN ('pg_amop'::pg_catalog.regclass, 'pg_amproc'::pg_catalog.regclass)
+           AND d.refclassid IN ('pg_opclass'::pg_catalog.regclass, 'pg_opfamily'::pg_catalog.regclass)
+           AND d.deptype IN ('i', 'a') AND d.objid >= 16384
         """
         + (
             """

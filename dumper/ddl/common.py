@@ -41,6 +41,13 @@ def comment_stmt(objtype: str, identity: str, text: str) -> str:
     if objtype == "domain constraint":
         cname, _, domain = identity.partition(" on ")
         return f"COMMENT ON CONSTRAINT {cname} ON DOMAIN {domain} IS {quote_literal(text)};\n"
+    if objtype == "transform":
+        # pg_identify_object says "for TYPE on language LANG" (16+: "for TYPE language LANG");
+        # COMMENT wants "FOR TYPE LANGUAGE LANG".
+        rest = identity[len("for "):]
+        sep = " on language " if " on language " in rest else " language "
+        ty, _, lang = rest.rpartition(sep)
+        return f"COMMENT ON TRANSFORM FOR {ty} LANGUAGE {lang} IS {quote_literal(text)};\n"
     return f"COMMENT ON {kw} {identity} IS {quote_literal(text)};\n"
 
 

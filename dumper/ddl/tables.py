@@ -122,7 +122,9 @@ def create_table(
             inherited = any(pc.notnull for p in parent_rels for pc in p.columns if pc.name == c.name)
             if not inherited:
                 out.append(f"{only} ALTER COLUMN {col} SET NOT NULL;\n")
-    if rel.replident == "f":
+    if rel.kind == "f":
+        pass  # foreign tables have no replica identity to restore (relreplident is always 'n')
+    elif rel.replident == "f":
         out.append(f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY FULL;\n")
     elif rel.replident == "n":
         out.append(f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY NOTHING;\n")
