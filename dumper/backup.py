@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,17 +22,18 @@ from typing import Any, Callable
 import orjson
 
 from dumper import FORMAT_VERSION, __version__
-from dumper.catalog import read_catalog
+from dumper.catalog import read_catalog, versions
 from dumper.data import copy_statement, stream_copy
 from dumper.entries import build_entries
 from dumper.errors import DumpError, Interrupted, OutputError, PermissionDenied
 from dumper.order import order_entries
 from dumper.plan import Plan
-from dumper.progress import Progress
+from dumper.progress import Progress, peak_rss_mb
 from dumper.report import Reporter
 from dumper.scripts import restore_full_sh, restore_sh
 from dumper.session import Session, redact
-from dumper.sinks import SUFFIX, CompressedFile, CsvSink, default_level, gzip_engine, output_error, sha256_file, write_private
+from dumper.parallel import RelSize, Task, WorkerPool, relation_sizes, split_entries
+from dumper.sinks import SUFFIX, CompressedFile, CsvSink, append_file, default_level, gzip_engine, output_error, sha256_file, write_private
 from dumper.summary import Summary, human_size
 from dumper.toc import DATA, Entry
 
@@ -205,6 +207,9 @@ def _display_path(p: Path) -> str:
 
 def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[[str], None], open_files: list[Any]) -> dict[str, Any]:
     t_cat = time.monotonic()
+    method = plan.compress
+    level = plan.level if plan.level is not None else default_level(method)
+    pool = _start_pool(plan, s, method, level, progress, warn, open_files)
 
     def lock(tables: list[Any]) -> None:
         unreadable = _unreadable(s, cat_rels_ref)
@@ -223,12 +228,17 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     cat_rels_ref: list[Any] = []
 
     def keep_relation(r: Any) -> bool:
-        keep = plan.relation_included(r.schema or "", r.name)
+        keep = plan.relation_wanted(r)
         if keep:
             cat_rels_ref.append(r)
         return keep
 
     cat = read_catalog(s, plan.schema_included, keep_relation, lock)
+    unknown: list[str] = []
+    newer = versions.version_warning(s.info.version, s.info.version_num)
+    if newer:
+        warn(newer)
+        unknown = versions.unknown_catalog_values(s)
     built = build_entries(cat, plan)
     for w in built.warnings:
         warn(w)
@@ -241,55 +251,107 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
             warn(f"{label} pattern {p!r} matched nothing")
     catalog_s = time.monotonic() - t_cat
 
-    method = plan.compress
-    level = plan.level if plan.level is not None else default_level(method)
+    info = s.info
+    entries = ordered.entries
+    data_entries = [e for e in entries if e.kind == "TABLE DATA"]
+    if pool is not None:
+        errors = pool.wait_ready()
+        if errors or not data_entries:
+            if errors:
+                warn(f"parallel workers unavailable ({errors[0]}); dumping the data with one connection")
+            pool.abort()
+            open_files.remove(pool)
+            pool = None
+    sizes = relation_sizes(s.query, [e.extra["_rel"].oid for e in data_entries]) if pool is not None else {}
+    if pool is not None:
+        entries = split_entries(entries, sizes, plan.jobs, info.version_num)
+        data_entries = [e for e in entries if e.kind == "TABLE DATA"]
+
     dump_name = "backup.sql" + SUFFIX[method]
     script = CompressedFile(tmp / dump_name, method, level)
     open_files.append(script)
-    info = s.info
     script.write(HEADER.format(version=__version__, server=info.version, database=info.database.replace("\n", " "),
                                when=dt.datetime.now().astimezone().isoformat(timespec="seconds")).encode())
     row_counts: dict[str, int] = {}
     csv_files: dict[str, str] = {}
-    data_entries = [e for e in ordered.entries if e.kind == "TABLE DATA"]
-    progress.start_tables(len(data_entries), sum(int(e.extra.get("pages", 0)) * 8192 for e in data_entries))
-    t_data = 0.0
-    for e in ordered.entries:
+    n_tables = len({e.extra["table"] for e in data_entries})
+    est = sum(sizes[e.extra["_rel"].oid].total_bytes if e.extra["_rel"].oid in sizes else int(e.extra.get("pages", 0)) * 8192
+              for e in data_entries if "part" not in e.extra or e.extra["part"][0] == 1)
+    progress.start_tables(n_tables, est)
+    tasks = _make_tasks(data_entries, tmp, sizes, progress) if pool is not None else {}
+    t_data0 = time.monotonic()
+    if pool is not None:
+        pool.submit(list(tasks.values()))
+    write_s = 0.0
+    for e in entries:
         head = _entry_comment(e)
-        if e.kind != "TABLE DATA":
-            script.write((head + "\n" + e.sql + "\n").encode())
+        if "_stream" in e.extra:  # large object contents, read chunk by chunk (dumper.kinds_extra)
+            tw = time.monotonic()
+            script.write((head + "\n").encode())
+            for chunk in e.extra.pop("_stream")(s.conn):
+                script.write(chunk)
+            script.write(b"\n")
+            write_s += time.monotonic() - tw
             continue
-        td = time.monotonic()
-        rel = e.extra.pop("_rel")
-        cols: list[str] = e.extra["columns"]
+        if e.kind != "TABLE DATA":
+            tw = time.monotonic()
+            script.write((head + "\n" + e.sql + "\n").encode())
+            write_s += time.monotonic() - tw
+            continue
         key = e.extra["table"]
-        sinks = [script.write]
-        csv = None
+        if pool is not None:
+            task = tasks[e.id]
+            pool.wait(task)
+            tw = time.monotonic()
+            script.append_file(task.spool)
+            if task.csv_path is not None and not task.csv_header:  # a later range of a split table
+                _append_csv_part(tmp / e.extra["csv"], task.csv_path, last=e.extra["part"][0] == e.extra["part"][1])
+            write_s += time.monotonic() - tw
+            assert task.result is not None
+            rows = task.result.rows
+        else:
+            rel = e.extra["_rel"]
+            cols: list[str] = e.extra["columns"]
+            sinks = [script.write]
+            csv = None
+            if e.extra.get("csv"):
+                csv = CsvSink(tmp / e.extra["csv"], cols)
+                open_files.append(csv)
+                sinks.append(csv.write)
+            script.write((head + "\n" + copy_statement(rel.identity, cols, "FROM stdin") + ";\n").encode())
+            rows = stream_copy(s.conn, _copy_source(e), sinks, on_chunk=progress.bytes_done).rows
+            script.write(b"\\.\n\n")
+            if csv is not None:
+                csv.close()
+            progress.table_done(key, rows)
         if e.extra.get("csv"):
-            csv = CsvSink(tmp / e.extra["csv"], cols)
-            open_files.append(csv)
-            sinks.append(csv.write)
-        script.write((head + "\n" + copy_statement(rel.identity, cols, "FROM stdin") + ";\n").encode())
-        select = e.extra.pop("_select", None)
-        source = f"COPY ({select}) TO STDOUT" if select else copy_statement(rel.identity, cols)
-        res = stream_copy(s.conn, source, sinks, on_chunk=progress.bytes_done)
-        script.write(b"\\.\n\n")
-        if csv is not None:
-            csv.close()
             csv_files[e.extra["csv"]] = key
-        e.extra["rows"] = res.rows
-        row_counts[key] = res.rows
-        progress.table_done(key, res.rows)
-        t_data += time.monotonic() - td
+        e.extra["rows"] = rows
+        row_counts[key] = row_counts.get(key, 0) + rows
+    data_s = time.monotonic() - t_data0
     script.write(FOOTER.encode())
     tw = time.monotonic()
     script.close()
     wait_s = time.monotonic() - tw
+    if pool is not None:
+        pool.close()
+        open_files.remove(pool)
+        (tmp / ".spool").rmdir()
     progress.close()
     for e in data_entries:
         e.extra.pop("_rel", None)
+        e.extra.pop("_where", None)
+        e.extra.pop("_select", None)
+    parallel = {"jobs": plan.jobs if pool is not None else 1,
+                "split_tables": sorted({e.extra["table"] for e in data_entries if "part" in e.extra})}
+    timings = {**cat.timings, "ordering_s": round(catalog_s - sum(cat.timings.values()), 4),
+               "data_s": round(data_s, 4), "write_s": round(write_s, 4), "compression_wait_s": round(wait_s, 4),
+               "catalog_queries": s.queries}
+    if pool is not None:
+        timings.update(worker_wait_s=round(pool.wait_s, 4), workers_busy_s=round(pool.busy_s, 4))
+    resources = {"peak_rss_mb": peak_rss_mb(), "cpu_s": round(time.process_time(), 3)}
 
-    toc = {"format": FORMAT_VERSION, "entries": [e.to_json() for e in ordered.entries]}
+    toc = {"format": FORMAT_VERSION, "entries": [e.to_json() for e in entries]}
     write_private(tmp / "toc.json", orjson.dumps(toc, option=orjson.OPT_INDENT_2))
     write_private(tmp / "row_counts.json", orjson.dumps(row_counts, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     for fname, text in (("restore.sh", restore_sh(dump_name)), ("restore-full.sh", restore_full_sh(dump_name, row_counts))):
@@ -311,7 +373,8 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     return {
         "format": FORMAT_VERSION,
         "tool": {"name": "pydump", "version": __version__},
-        "server": {"version": info.version, "version_num": info.version_num, "encoding": info.encoding},
+        "server": {"version": info.version, "version_num": info.version_num, "encoding": info.encoding,
+                   "known_version": newer is None, "unknown_catalog_values": unknown},
         "database": info.database, "host": info.host, "port": info.port, "user": info.user,
         "client_host": socket.gethostname(),
         "connection": redact(plan.dsn),
@@ -320,16 +383,17 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
         "categories": cats,
         "category_file": plan.categories.source,
         "unmatched_category_patterns": unmatched,
-        "compression": {"method": method, "level": level, "engine": gzip_engine() if method == "gzip" else method},
+        "compression": {"method": method, "level": level, "engine": gzip_engine(level) if method == "gzip" else method},
         "dump_file": dump_name,
         "csv_files": csv_files,
         "tables": len(row_counts),
         "rows": sum(row_counts.values()),
-        "entries": len(ordered.entries),
+        "entries": len(entries),
+        "parallel": parallel,
+        "resources": resources,
         "skipped_unreadable": sorted(plan.unreadable.values()),
         "redacted": {e.extra["table"]: e.extra["redacted"] for e in data_entries if e.extra.get("redacted")},
-        "timings": {**cat.timings, "ordering_s": round(catalog_s - sum(cat.timings.values()), 4),
-                    "data_s": round(t_data, 4), "compression_wait_s": round(wait_s, 4), "catalog_queries": s.queries},
+        "timings": timings,
     }
 
 
@@ -355,6 +419,95 @@ def _unreadable(s: Session, rels: list[Any]) -> dict[int, str]:
         (oids,),
     )
     return {r["oid"]: r["name"] for r in rows}
+
+
+def _start_pool(plan: Plan, s: Session, method: str, level: int, progress: Progress,
+                warn: Callable[[str], None], open_files: list[Any]) -> WorkerPool | None:
+    """With ``--jobs N``, export the snapshot now and let the workers connect while the
+    catalog is read (a TLS handshake to a managed server costs 100+ ms each)."""
+    if plan.jobs < 2 or plan.schema_only:
+        return None
+    try:
+        snapshot = s.export_snapshot()
+    except Exception as e:  # e.g. a pooler that does not keep one backend per client
+        warn(f"cannot export the snapshot for parallel workers ({str(e).strip().splitlines()[0] if str(e).strip() else e}); "
+             "dumping the data with one connection")
+        return None
+    pool = WorkerPool(plan.dsn, snapshot, plan.jobs, method=method, level=level, on_bytes=progress.bytes_done)
+    open_files.append(pool)
+    pool.start()
+    return pool
+
+
+def _make_tasks(data_entries: list[Entry], tmp: Path, sizes: dict[int, RelSize], progress: Progress) -> dict[int, Task]:
+    """One task per TABLE DATA entry (range parts included), weighted by bytes to read."""
+    spool_dir = tmp / ".spool"
+    spool_dir.mkdir(mode=0o700)
+    parts_left: dict[str, int] = {}
+    for e in data_entries:
+        parts_left[e.extra["table"]] = parts_left.get(e.extra["table"], 0) + 1
+    tasks: dict[int, Task] = {}
+    for e in data_entries:
+        rel = e.extra["_rel"]
+        cols: list[str] = e.extra["columns"]
+        part = e.extra.get("part")
+        size = sizes.get(rel.oid)
+        weight = size.total_bytes if size is not None else int(e.extra.get("pages", 0)) * 8192
+        if part:
+            weight = weight * int(e.extra["pages"]) // max(size.heap_pages if size else 1, 1)
+        head = _entry_comment(e) + "\n" + copy_statement(rel.identity, cols, "FROM stdin") + ";\n"
+        csv_path: Path | None = None
+        first = not part or part[0] == 1
+        if e.extra.get("csv"):
+            csv_path = tmp / e.extra["csv"] if first else spool_dir / f"{e.id}.csv"
+        tasks[e.id] = Task(entry=e, statement=_copy_source(e),
+                           head=head.encode(), spool=spool_dir / f"{e.id}.block", weight=weight,
+                           csv_path=csv_path, csv_columns=cols, csv_header=first)
+    lock = threading.Lock()
+
+    def finished(task: Task) -> None:
+        key = task.entry.extra["table"]
+        with lock:
+            parts_left[key] -= 1
+            last = parts_left[key] == 0
+        if last and task.error is None:
+            progress.table_done(key, 0)
+
+    for t in tasks.values():
+        t.on_done = finished
+    return tasks
+
+
+def _copy_source(e: Entry) -> str:
+    """The COPY ... TO STDOUT for a TABLE DATA entry (or one range of it).
+
+    A redacting entry carries its own SELECT (``_select``); a range adds its ctid bounds
+    (``_where``) to it, or to a ``SELECT cols FROM ONLY table``.
+    """
+    rel = e.extra["_rel"]
+    select: str | None = e.extra.get("_select")
+    where: str | None = e.extra.get("_where")
+    if select and where:
+        return f"COPY ({select} WHERE {where}) TO STDOUT"  # redacted_select ends in FROM ONLY table
+    if select:
+        return f"COPY ({select}) TO STDOUT"
+    return copy_statement(rel.identity, e.extra["columns"], where=where)
+
+
+def _append_csv_part(final: Path, part: Path, *, last: bool) -> None:
+    """Append a later range's CSV (no header) to the table's CSV file, then drop the part.
+
+    Ranges arrive here in TOC order, which is range order, so the file's records are in the
+    table's physical order as a single COPY would give them; it is fsynced once, when whole.
+    """
+    fd = os.open(final, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+    try:
+        append_file(fd, part)
+        if last:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.unlink(part)
 
 
 def _finish_directory(tmp: Path, meta: dict[str, Any]) -> None:

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-O", "--no-owner", action="store_true")
     s.add_argument("-x", "--no-acl", "--no-privileges", dest="no_acl", action="store_true")
     s.add_argument("--no-comments", action="store_true")
+    s.add_argument("--no-publications", action="store_true")
+    s.add_argument("--no-subscriptions", action="store_true")
+    s.add_argument("--no-security-labels", action="store_true")
     s.add_argument("-B", "--no-large-objects", action="store_true", help="leave large objects out (as pg_dump -B)")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", default="storage/backups", help="parent directory (default: storage/backups)")
@@ -108,7 +111,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
         schemas=Patterns(args.schema, qualified=False), exclude_schemas=Patterns(args.exclude_schema, qualified=False),
         tables=Patterns(args.table), exclude_tables=Patterns(args.exclude_table),
         exclude_table_data=Patterns(args.exclude_table_data), no_owner=args.no_owner, no_acl=args.no_acl,
-        no_comments=args.no_comments, no_large_objects=args.no_large_objects, compress=method, level=level, jobs=args.jobs, report=not args.no_report,
+        no_comments=args.no_comments, no_large_objects=args.no_large_objects,
+        no_publications=args.no_publications, no_subscriptions=args.no_subscriptions,
+        no_security_labels=args.no_security_labels, compress=method, level=level, jobs=args.jobs, report=not args.no_report,
         lock_wait_timeout_ms=args.lock_wait_timeout, keep=args.keep, redact_auth=args.redact_auth,
         skip_unreadable=args.skip_unreadable, options=options,
     )

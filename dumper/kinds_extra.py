@@ -133,7 +133,7 @@ def build_kind_entries(
         _post_data_kinds(cat, plan, b, carriers, add, table_entry, owner, whole_db)
     _large_objects(cat, plan, b, carriers, add, owner)
     _config_tables(cat, plan, b, carriers, data_entry, csv_name)
-    if ddl and not getattr(plan, "no_security_labels", False):
+    if ddl and not plan.no_security_labels:
         for lbl in k.security_labels:
             target = carriers.get((lbl.classid, lbl.objoid))
             if target is not None:
@@ -154,7 +154,7 @@ def _post_data_kinds(cat: Catalog, plan: Plan, b: Built, carriers: dict[Ref, Ent
                       ddr.create_statistics(st) + owner("STATISTICS", st.identity, st.owner)), st)
         e.entry_deps.append(tab)
     schema_entry = {s.name: carriers[s.ref] for s in cat.schemas if s.ref in carriers}
-    if whole_db and not getattr(plan, "no_publications", False):
+    if whole_db and not plan.no_publications:
         for p in k.publications:
             e = add(Entry("PUBLICATION", None, p.name, p.owner, POST,
                           ddr.create_publication(p) + owner("PUBLICATION", p.identity, p.owner)), p)
@@ -177,7 +177,7 @@ def _post_data_kinds(cat: Catalog, plan: Plan, b: Built, carriers: dict[Ref, Ent
                 ps.refs.append(("pg_publication_namespace", ns_oid))
                 ps.entry_deps += [e, se]
                 out.append(ps)
-    if whole_db and not getattr(plan, "no_subscriptions", False):
+    if whole_db and not plan.no_subscriptions:
         if k.subscriptions_skipped:
             b.warnings.append("subscriptions not dumped because current user is not a superuser")
         for sub in k.subscriptions:
@@ -210,7 +210,7 @@ def _large_objects(cat: Catalog, plan: Plan, b: Built, carriers: dict[Ref, Entry
     ``-n``/``-t``/``--schema-only``) and ``-B/--no-large-objects`` leaves them out.
     """
     los = cat.kinds.large_objects
-    if not los or getattr(plan, "no_large_objects", False) or plan.tables or plan.schemas or plan.schema_only:
+    if not los or plan.no_large_objects or plan.tables or plan.schemas or plan.schema_only:
         return
     ddl = not plan.data_only
     for i in range(0, len(los), LO_GROUP):

@@ -102,6 +102,9 @@ class Plan:
     no_owner: bool = False
     no_acl: bool = False
     no_comments: bool = False
+    no_publications: bool = False
+    no_subscriptions: bool = False
+    no_security_labels: bool = False
     no_large_objects: bool = False  # -B: large objects are dumped only with the whole database anyway
     compress: str = "gzip"
     level: int | None = None

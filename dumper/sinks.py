@@ -18,6 +18,7 @@ import queue
 import re
 import threading
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -28,7 +29,7 @@ try:  # ISA-L's gzip is several times faster than zlib at similar ratios; option
 except ImportError:  # pragma: no cover
     _isal = None
 
-_QUEUE_CHUNKS = 16  # × ~256 kB chunks: the most a writer may hold in memory
+_QUEUE_BYTES = 4 << 20  # the most a writer holds queued, whatever the chunk (row) sizes
 
 
 class Compressor(Protocol):
@@ -40,15 +41,22 @@ SUFFIX = {"gzip": ".gz", "zstd": ".zst", "none": ""}
 
 
 def default_level(method: str) -> int:
+    """Defaults chosen by measurement (benchmarks/RESULTS.md, 2-core x86_64, an 83 MB
+    pg_dump-style script of pgbench, jsonb/bytea and md5-text tables), against the size of
+    ``gzip -6``: isal 1 compressed at ~200 MB/s to 0.95× (isal 2: 0.96×, isal 3: 0.96× at
+    half the speed); zlib 1 at ~80 MB/s to 1.07× (zlib 6: 21 MB/s). zstd 1 ran at ~200 MB/s
+    to 0.76×, zstd 3 at ~55 MB/s to 0.73×: the small gain does not pay for 4× the CPU.
+    """
     if method == "gzip":
-        return 2 if _isal is not None else 1
+        return 1
     if method == "zstd":
-        return 3
+        return 1
     return 0
 
 
-def gzip_engine() -> str:
-    return "isal" if _isal is not None else "zlib"
+def gzip_engine(level: int | None = None) -> str:
+    """Which library writes gzip at ``level``: ISA-L only has levels 0-3, zlib the rest."""
+    return "isal" if _isal is not None and (level is None or level <= 3) else "zlib"
 
 
 def make_compressor(method: str, level: int) -> Compressor | None:
@@ -81,21 +89,42 @@ def output_error(e: OSError, path: Path | str) -> OutputError:
     return OutputError(f"cannot write {path}: {e.strerror or e}")
 
 
-class CompressedFile:
-    """A file written by a background thread, optionally compressed, hashed as it is written."""
+@dataclass(frozen=True)
+class _Splice:
+    """Queue marker: append the finished file ``path`` byte for byte, then delete it."""
 
-    def __init__(self, path: Path, method: str = "none", level: int = 0, *, threaded: bool = True) -> None:
+    path: Path
+
+
+class CompressedFile:
+    """A file written by a background thread, optionally compressed.
+
+    The compressed output is a sequence of independent gzip members (zstd frames): a new
+    one starts lazily after every :meth:`append_file`, because a spliced-in block written by
+    a parallel worker is itself a complete member, and concatenated members are one valid
+    stream for gunzip, zstd and pyrestore. A member is never started for zero bytes, so
+    no empty gzip members (20 bytes each) pile up between spliced blocks.
+    """
+
+    def __init__(self, path: Path, method: str = "none", level: int = 0, *, threaded: bool = True,
+                 fsync: bool = True) -> None:
         self.path = path
         self.fd = open_private(path)
-        self.comp = make_compressor(method, level)
-        self.sha = hashlib.sha256()
+        self.method = method
+        self.level = level
+        self.comp: Compressor | None = None
+        self.fsync = fsync
         self.bytes_in = 0
         self.bytes_out = 0
         self.error: BaseException | None = None
-        self._q: queue.Queue[bytes | None] | None = None
+        self._q: queue.Queue[bytes | _Splice | None] | None = None
         self._t: threading.Thread | None = None
+        # The queue is bounded in bytes, not items: one COPY row can be many megabytes, and
+        # 16 such "chunks" would be 16 rows' worth of memory.
+        self._room = threading.Condition()
+        self._queued = 0
         if threaded:
-            self._q = queue.Queue(_QUEUE_CHUNKS)
+            self._q = queue.Queue()
             self._t = threading.Thread(target=self._run, name=f"writer:{path.name}", daemon=True)
             self._t.start()
 
@@ -104,29 +133,42 @@ class CompressedFile:
         if self.error is not None:
             self._raise()
         self.bytes_in += len(data)
+        self._put(data)
+
+    def append_file(self, path: Path) -> None:
+        """Append a finished file (a worker's compressed block) after what was written so far.
+
+        The current member is closed first; the file's bytes are copied in the kernel
+        (``copy_file_range``), never recompressed, and the file is removed afterwards.
+        """
+        if self.error is not None:
+            self._raise()
+        self._put(_Splice(path))
+
+    def _put(self, item: bytes | _Splice) -> None:
         if self._q is None:
-            self._consume(data)
+            self._consume(item)
             return
-        while True:
-            try:
-                self._q.put(data, timeout=0.5)
-                return
-            except queue.Full:
+        n = len(item) if isinstance(item, bytes) else 0
+        with self._room:
+            # Always admit one item into an empty queue, so a row larger than the budget passes.
+            while self._queued and self._queued + n > _QUEUE_BYTES:
+                self._room.wait(0.5)
                 if self.error is not None or (self._t is not None and not self._t.is_alive()):
                     self._raise()
+            self._queued += n
+        self._q.put(item)
 
     def close(self) -> None:
         """Flush, fsync and close; raise the writer's error if it had one."""
         if self._q is not None and self._t is not None:
-            while self._t.is_alive():
-                try:
-                    self._q.put(None, timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
+            self._q.put(None)
             self._t.join()
-        else:
-            self._finish()
+        elif self.error is None:
+            try:
+                self._finish()
+            except BaseException as e:
+                self.error = e
         if self.error is not None:
             self._raise()
 
@@ -138,10 +180,7 @@ class CompressedFile:
                     self._q.get_nowait()
             except queue.Empty:
                 pass
-            try:
-                self._q.put_nowait(None)
-            except queue.Full:
-                pass
+            self._q.put(None)
             self._t.join(timeout=5)
         try:
             os.close(self.fd)
@@ -166,36 +205,93 @@ class CompressedFile:
                     break
                 if self.error is None:
                     self._consume(data)
+                if isinstance(data, bytes):
+                    with self._room:
+                        self._queued -= len(data)
+                        self._room.notify()
             if self.error is None:
                 self._finish()
         except BaseException as e:  # reported to the producer on its next call
             self.error = e
-            try:  # unblock a producer waiting on a full queue
-                while True:
-                    self._q.get_nowait()
-            except queue.Empty:
-                pass
+            with self._room:  # unblock a producer waiting for room
+                self._queued = 0
+                self._room.notify_all()
 
-    def _consume(self, data: bytes) -> None:
-        out = self.comp.compress(data) if self.comp is not None else data
+    def _consume(self, data: bytes | _Splice) -> None:
+        if isinstance(data, _Splice):
+            self._end_member()
+            self.bytes_out += append_file(self.fd, data.path)
+            os.unlink(data.path)
+            return
+        if not data:
+            return
+        if self.method == "none":
+            self._write_raw(data)
+            return
+        if self.comp is None:
+            self.comp = make_compressor(self.method, self.level)
+            assert self.comp is not None
+        out = self.comp.compress(data)
         if out:
             self._write_raw(out)
 
-    def _finish(self) -> None:
+    def _end_member(self) -> None:
         if self.comp is not None:
             tail = self.comp.flush()
+            self.comp = None
             if tail:
                 self._write_raw(tail)
-        os.fsync(self.fd)
+
+    def _finish(self) -> None:
+        self._end_member()
+        if self.fsync:
+            os.fsync(self.fd)
         os.close(self.fd)
 
     def _write_raw(self, out: bytes | memoryview) -> None:
-        self.sha.update(out)
         view = memoryview(out)
         while view:
             n = os.write(self.fd, view)
             view = view[n:]
         self.bytes_out += len(out)
+
+
+def append_file(dst_fd: int, src: Path) -> int:
+    """Append all of ``src`` at ``dst_fd``'s position; return the byte count.
+
+    ``copy_file_range`` keeps the bytes in the kernel (and may share extents on CoW file
+    systems); where it is missing or refuses (old kernels, cross-device, some FUSE/overlay
+    file systems) ``sendfile`` and finally a plain 1 MiB read/write loop do the same job.
+    """
+    total = 0
+    with open(src, "rb") as f:
+        fin = f.fileno()
+        size = os.fstat(fin).st_size
+        for how in ("copy_file_range", "sendfile"):
+            fn = getattr(os, how, None)
+            if fn is None:
+                continue
+            try:
+                while total < size:
+                    n = fn(fin, dst_fd, size - total) if how == "copy_file_range" else fn(dst_fd, fin, None, size - total)
+                    if n == 0:
+                        break
+                    total += n
+                if total >= size:
+                    return total
+            except OSError as e:
+                if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.ETXTBSY):
+                    raise
+        f.seek(total)
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return total
+            view = memoryview(b)
+            while view:
+                n = os.write(dst_fd, view)
+                view = view[n:]
+            total += len(b)
 
 
 # -- COPY text → CSV -------------------------------------------------------------------------
@@ -232,9 +328,13 @@ def csv_header(columns: list[str]) -> bytes:
 class CsvSink:
     """Turns a table's COPY text stream into a CSV file, line-aligned across chunk edges."""
 
-    def __init__(self, path: Path, columns: list[str]) -> None:
-        self.file = CompressedFile(path, "none", threaded=False)
-        self.file.write(csv_header(columns))
+    def __init__(self, path: Path, columns: list[str], *, header: bool = True, fsync: bool = True) -> None:
+        """``header=False`` for the later parts of a range-split table: the leader appends
+        them, in range order, to the file the first part started, so one header heads it."""
+        self.path = path
+        self.file = CompressedFile(path, "none", threaded=False, fsync=fsync)
+        if header:
+            self.file.write(csv_header(columns))
         self._carry = b""
 
     def write(self, chunk: bytes) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING
 
 import psycopg
 
@@ -20,7 +22,12 @@ from restore.backup import Backup, Entry, split_qualified
 from restore.errors import StatementFailed
 from restore.progress import Phase, Progress
 from restore.script import CopyBlock, Item, MetaCommand, ScriptReader, Statement
+from restore.existing import CREATING_KINDS, ExistingPolicy, copy_statement, filter_copy_columns
+from restore.parallel import PARALLEL_KINDS, PostTask, Workers, spool
 from restore.streams import open_source
+
+if TYPE_CHECKING:
+    from restore.roles import RoleMapper
 
 ACL_KINDS = frozenset({"ACL", "DEFAULT ACL"})
 DATA_KINDS = frozenset({"TABLE DATA", "SEQUENCE SET"})
@@ -171,23 +178,40 @@ def _failure(exc: psycopg.Error, item: Item, entry: Entry | None) -> Failure:
 
 
 class Replayer:
-    """Executes the items of one script on one connection.
+    """Executes the items of one script on one connection (plus worker connections with ``--jobs``).
 
     The connection's transaction mode is the caller's choice: autocommit (each statement its
     own transaction, the default) or one open transaction (``--single-transaction``), which
     the caller commits or rolls back.
+
+    Optional collaborators, each for one option:
+    ``role_map`` rewrites role names in statements (``--role-map``); ``policy`` decides what to
+    skip in a target that already has part of the backup (``--skip-existing``, see
+    ``restore.existing``); ``workers`` loads COPY blocks and builds indexes/constraints on N
+    connections (``--jobs``, see ``restore.parallel``).
     """
 
     def __init__(self, conn: psycopg.Connection, backup: Backup, selection: Selection, *,
                  keep_going: bool = False, on_failure: Callable[[Failure], None] | None = None,
-                 item_filter: Callable[[Item, Entry | None], bool] | None = None) -> None:
+                 item_filter: Callable[[Item, Entry | None], bool] | None = None,
+                 role_map: RoleMapper | None = None, policy: ExistingPolicy | None = None,
+                 workers: Workers | None = None) -> None:
         self.conn = conn
         self.backup = backup
         self.selection = selection
         self.keep_going = keep_going
         self.on_failure = on_failure
         self.item_filter = item_filter
+        self.role_map = role_map
+        self.policy = policy
+        self.workers = workers
         self.result = ApplyResult()
+        self._lock = threading.Lock()
+        self._in_post_data = False
+        self._deferred: list[tuple[Entry, bytes, IO[bytes]]] = []
+        self._post_parallel: list[PostTask] = []
+        self._post_serial: list[tuple[Item, Entry | None, bytes]] = []
+        self._skipped_entries: set[int] = set()
 
     def run(self, progress: Progress, phase_name: str = "restore") -> ApplyResult:
         """Read the backup's script from the start and replay the selected items."""
@@ -202,8 +226,36 @@ class Replayer:
         finally:
             source.close()
             phase.close()
+        self.finish()
         return self.result
 
+    # -- the end of a section ----------------------------------------------------------------
+    def _leave_data_section(self) -> None:
+        """Before the first post-data statement: every row must be in (parallel loads, deferred loads)."""
+        if self._in_post_data:
+            return
+        self._in_post_data = True
+        if self.workers is not None:
+            self.workers.wait_data()
+        if self._deferred:
+            self._load_deferred()
+
+    def finish(self) -> None:
+        """End of the script: wait for data, then run the collected post-data work (``--jobs``)."""
+        self._leave_data_section()
+        if self.workers is not None:
+            tasks, self._post_parallel = self._post_parallel, []
+            if tasks:
+                self.workers.run_graph(tasks, self._run_task)
+            serial, self._post_serial = self._post_serial, []
+            for item, entry, raw in serial:
+                self._execute(self.conn, raw, entry, item)
+
+    def _run_task(self, conn: psycopg.Connection, task: PostTask) -> None:
+        for raw in task.statements:
+            self._execute(conn, raw, task.entry, Statement(raw, task.entry.id, 0))
+
+    # -- items ---------------------------------------------------------------------------------
     def apply_item(self, item: Item, phase: Phase | None = None, pos: Callable[[], int] | None = None) -> None:
         """Execute one item if selected; raise ``StatementFailed`` unless keep-going absorbs it."""
         if isinstance(item, MetaCommand):
@@ -213,40 +265,180 @@ class Replayer:
         if not sel.wants_entry(entry) or (self.item_filter is not None and not self.item_filter(item, entry)):
             self.result.skipped_items += 1
             return
-        if isinstance(item, Statement) and not sel.wants_statement(item.raw, entry):
-            self.result.skipped_owner += 1
-            return
+        raw = item.raw
+        if isinstance(item, Statement):
+            if not sel.wants_statement(raw, entry):
+                self.result.skipped_owner += 1
+                return
+            if self.role_map is not None:
+                raw = self.role_map.rewrite(raw)
+            if entry is None and self.workers is not None:
+                self.workers.setup.append(raw)  # session header: replayed on every worker connection
+        if entry is not None and entry.section == "post-data" and entry.kind not in DATA_KINDS:
+            self._leave_data_section()
         if phase is not None and pos is not None:
             phase.update(pos(), entry.describe() if entry else None)
-        try:
-            if isinstance(item, CopyBlock):
-                self._copy(item, entry, phase, pos)
+        if self.policy is not None and entry is not None:
+            reason = self.policy.entry_skip_reason(entry)
+            if reason is not None:
+                if entry.id not in self._skipped_entries:
+                    self._skipped_entries.add(entry.id)
+                    self.policy.entry_was_skipped(entry)
+                    if entry.kind == "TABLE DATA" and entry.table:
+                        self.policy.skipped_data_tables.add(entry.table)
+                    self._skip(entry, item, reason)
+                return
+        if isinstance(item, CopyBlock):
+            self._copy_item(item, entry, phase, pos)
+            return
+        if self.workers is not None and entry is not None and self._in_post_data:
+            if entry.kind in PARALLEL_KINDS:
+                if self._post_parallel and self._post_parallel[-1].entry.id == entry.id:
+                    self._post_parallel[-1].statements.append(raw)
+                else:
+                    self._post_parallel.append(PostTask(entry, [raw]))
             else:
-                self.conn.execute(item.raw)
+                self._post_serial.append((item, entry, raw))
+            return
+        self._execute(self.conn, raw, entry, item)
+
+    def _skip(self, entry: Entry | None, item: Item, reason: str) -> None:
+        """Record a skip; with ``--strict`` it is a failure instead."""
+        assert self.policy is not None
+        if self.policy.strict:
+            f = Failure(entry=entry, line=item.line, sqlstate=None, message=f"skipped (--strict): {reason}",
+                        statement=item.raw.decode("utf-8", "replace")[:300])
+            self._fail(f, None)
+            return
+        self.policy.record(entry, reason)
+
+    def _fail(self, f: Failure, exc: BaseException | None) -> None:
+        if not self.keep_going or not self.conn.autocommit:
+            raise StatementFailed(f.describe()) from exc
+        with self._lock:
+            self.result.failures.append(f)
+        if self.on_failure is not None:
+            self.on_failure(f)
+
+    def _execute(self, conn: psycopg.Connection, raw: bytes, entry: Entry | None, item: Item) -> None:
+        """Run one statement (in a savepoint when skips are allowed); failures per the options."""
+        try:
+            if self.policy is not None:
+                with conn.transaction():
+                    conn.execute(raw)
+            else:
+                conn.execute(raw)
+            with self._lock:
                 self.result.statements += 1
         except psycopg.Error as exc:
-            if isinstance(exc, psycopg.OperationalError) and self.conn.closed:
+            if isinstance(exc, psycopg.OperationalError) and conn.closed:
                 raise StatementFailed(f"connection lost during {_where(entry, item)}: {exc}") from None
-            f = _failure(exc, item, entry)
-            if not self.keep_going or not self.conn.autocommit:
-                raise StatementFailed(f.describe()) from exc
-            self.result.failures.append(f)
-            if self.on_failure is not None:
-                self.on_failure(f)
+            if self.policy is not None:
+                decoration = is_owner_statement(raw) or is_acl_statement(raw) or raw.lstrip()[:7].upper() == b"COMMENT"
+                reason = self.policy.skippable(exc, decoration)
+                if reason is not None:
+                    if entry is not None and not decoration and entry.kind in CREATING_KINDS:
+                        self.policy.entry_was_skipped(entry)
+                    text = raw.decode("utf-8", "replace").strip()
+                    if self.policy.strict:
+                        self._fail(_failure(exc, item, entry), exc)
+                    else:
+                        self.policy.record(entry, reason, text if len(text) <= 200 else text[:200] + "...")
+                    return
+            self._fail(_failure(exc, item, entry), exc)
 
-    def _copy(self, item: CopyBlock, entry: Entry | None, phase: Phase | None, pos: Callable[[], int] | None) -> None:
+    # -- data ------------------------------------------------------------------------------------
+    def _copy_item(self, item: CopyBlock, entry: Entry | None, phase: Phase | None, pos: Callable[[], int] | None) -> None:
+        stmt = item.raw
+        chunks: Iterable[bytes] = item.chunks
+        if self.policy is not None and entry is not None and entry.kind == "TABLE DATA":
+            plan = self.policy.data_plan(self.conn, entry)
+            if isinstance(plan, str):
+                if entry.table:
+                    self.policy.skipped_data_tables.add(entry.table)
+                self._skip(entry, item, plan)
+                return
+            if plan is not None:
+                if plan.keep is not None:
+                    chunks = filter_copy_columns(chunks, plan.keep)
+                if plan.columns:
+                    stmt = copy_statement(plan.table, plan.columns)
+                f, _ = spool(chunks)
+                self._deferred.append((entry, stmt, f))
+                return
+        if self.workers is not None:
+            f, _ = spool(chunks)
+            block = CopyBlock(stmt, item.entry_id, item.line, iter(()))
+
+            def load(conn: psycopg.Connection, f: IO[bytes] = f, block: CopyBlock = block) -> None:
+                try:
+                    self._copy(conn, block, entry, _file_chunks(f))
+                finally:
+                    f.close()
+
+            self.workers.submit_data(load)
+            return
+        self._copy(self.conn, CopyBlock(stmt, item.entry_id, item.line, iter(())), entry, chunks, phase, pos)
+
+    def _copy(self, conn: psycopg.Connection, item: CopyBlock, entry: Entry | None, chunks: Iterable[bytes],
+              phase: Phase | None = None, pos: Callable[[], int] | None = None) -> None:
         """Stream one COPY block; row count from the server's ``COPY n`` tag, not by counting."""
-        with self.conn.cursor() as cur:
-            with cur.copy(item.raw) as copy:
-                for chunk in item.chunks:
-                    copy.write(chunk)
-                    if phase is not None and pos is not None:
-                        phase.update(pos())
-            rows = max(cur.rowcount, 0)
-        self.result.copy_blocks += 1
-        self.result.rows += rows
-        if entry is not None and entry.table:
-            self.result.rows_by_table[entry.table] = self.result.rows_by_table.get(entry.table, 0) + rows
+        try:
+            with conn.transaction() if self.policy is not None else _nullcontext():
+                with conn.cursor() as cur:
+                    with cur.copy(item.raw) as copy:
+                        for chunk in chunks:
+                            copy.write(chunk)
+                            if phase is not None and pos is not None:
+                                phase.update(pos())
+                    rows = max(cur.rowcount, 0)
+        except psycopg.Error as exc:
+            for _ in chunks:  # leave the reader at the next item
+                pass
+            if isinstance(exc, psycopg.OperationalError) and conn.closed:
+                raise StatementFailed(f"connection lost during {_where(entry, item)}: {exc}") from None
+            if self.policy is not None:
+                reason = self.policy.skippable(exc, False)
+                if reason is not None and not self.policy.strict:
+                    if entry is not None and entry.table:
+                        self.policy.skipped_data_tables.add(entry.table)
+                    self.policy.record(entry, reason)
+                    return
+            self._fail(_failure(exc, item, entry), exc)
+            return
+        with self._lock:
+            self.result.copy_blocks += 1
+            self.result.rows += rows
+            if entry is not None and entry.table:
+                self.result.rows_by_table[entry.table] = self.result.rows_by_table.get(entry.table, 0) + rows
+
+    def _load_deferred(self) -> None:
+        """Data of pre-existing tables, parents first by the target's foreign keys."""
+        from restore.dataload import fk_order, foreign_keys
+
+        blocks, self._deferred = self._deferred, []
+        tables = list(dict.fromkeys(e.table for e, _, _ in blocks if e.table))
+        order, _cyclic = fk_order(tables, foreign_keys(self.conn, tables))
+        rank = {t: i for i, t in enumerate(order)}
+        blocks.sort(key=lambda b: rank.get(b[0].table or "", len(rank)))
+        for entry, stmt, f in blocks:
+            try:
+                self._copy(self.conn, CopyBlock(stmt, entry.id, 0, iter(())), entry, _file_chunks(f))
+            finally:
+                f.close()
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _file_chunks(f: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := f.read(size):
+        yield chunk
 
 
 def _where(entry: Entry | None, item: Item) -> str:

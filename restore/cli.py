@@ -18,6 +18,10 @@ import psycopg
 
 from restore import __version__
 from restore.apply import Failure, Replayer, Selection
+from restore.clean import drop_plan, run_clean
+from restore.existing import ExistingPolicy
+from restore.parallel import Workers
+from restore.roles import RoleMapper, parse_role_map
 from restore.backup import Backup, resolve_backup
 from restore.check import CheckResult, _check_files, check_backup
 from restore.dataload import DataLoader
@@ -25,7 +29,8 @@ from restore.errors import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERIF
                             BackupError, RestoreError, StatementFailed, TargetNotEmpty, UsageError)
 from restore.progress import Progress, choose_mode
 from restore.report import Reporter
-from restore.target import connect, redact_dsn, resolve_dsn, server_info, user_relations
+from restore.target import (connect, create_database, foreign_owned_only, redact_dsn, resolve_dsn, server_info,
+                            user_relations)
 from restore.verify import Mismatch, verify_row_counts
 
 
@@ -49,20 +54,32 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--from-csv", action="store_true", help="with --data-only: load from data/*.csv instead of the script")
     mode.add_argument("--no-owner", action="store_true", help="skip ALTER ... OWNER TO statements")
     mode.add_argument("--no-acl", action="store_true", help="skip GRANT/REVOKE (ACL and DEFAULT ACL entries)")
-    mode.add_argument("--role-map", action="append", default=[], metavar="OLD=NEW", help="(not yet implemented)")
+    mode.add_argument("--role-map", action="append", default=[], metavar="OLD=NEW",
+                      help="use role NEW wherever the backup names role OLD as owner, grantee, grantor, "
+                           "policy role or session authorization (repeatable)")
     how = p.add_argument_group("how")
     how.add_argument("-l", "--list", action="store_true", help="print the table of contents (after selection) and exit")
     how.add_argument("--check", action="store_true", help="verify the backup (checksums, streams, row counts) without a database")
     how.add_argument("-c", "--clean", action="store_true",
-                     help="(with --data-only) empty the tables before loading; (full restore: not yet implemented)")
-    how.add_argument("--if-exists", action="store_true", help="with --clean: IF EXISTS on drops")
-    how.add_argument("-C", "--create", action="store_true", help="(not yet implemented)")
+                     help="drop the backup's objects from the target first (reverse dependency order, no CASCADE, "
+                          "all or nothing); with --data-only: empty the tables before loading")
+    how.add_argument("--if-exists", action="store_true", help="with --clean: DROP ... IF EXISTS")
+    how.add_argument("-C", "--create", action="store_true",
+                     help="create the database named in the DSN (connecting to 'postgres' to do it); "
+                          "with --clean drop it first if it exists")
+    how.add_argument("--skip-existing", action="store_true",
+                     help="restore into a target that already has some of the backup's objects (e.g. a Supabase "
+                          "project's auth/storage): skip what exists, load data into existing tables, report every "
+                          "skip; chosen automatically for a non-superuser whose target's only objects live in "
+                          "schemas other roles own")
     how.add_argument("-1", "--single-transaction", action="store_true",
                      help="restore in one transaction: all or nothing")
-    how.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="connections for data and indexes (currently 1)")
+    how.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                     help="N connections: COPY blocks in parallel, then indexes and constraints in parallel "
+                          "(full restore; 1 with --single-transaction or --data-only)")
     how.add_argument("--force", action="store_true", help="restore even if the backup's checksums do not match")
     how.add_argument("--keep-going", action="store_true", help="continue after a failing statement; exit 7 at the end")
-    how.add_argument("--strict", action="store_true", help="treat any skipped object as an error")
+    how.add_argument("--strict", action="store_true", help="with --skip-existing: any skip is an error (exit 7)")
     how.add_argument("--no-verify", action="store_true", help="skip the row-count verification after the restore")
     out = p.add_argument_group("output")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary; errors only")
@@ -115,12 +132,11 @@ def validate(args: argparse.Namespace) -> None:
         raise UsageError("--from-csv needs --data-only")
     if args.if_exists and not args.clean:
         raise UsageError("--if-exists needs --clean")
-    if args.clean and not args.data_only:
-        raise UsageError("--clean for a full restore is not implemented yet (use it with --data-only, or restore into an empty database)")
-    if args.create:
-        raise UsageError("--create is not implemented yet: create the database first")
-    if args.role_map:
-        raise UsageError("--role-map is not implemented yet")
+    if args.create and args.data_only:
+        raise UsageError("--create needs the schema: it cannot go with --data-only")
+    if args.skip_existing and args.data_only:
+        raise UsageError("--skip-existing is for restores that create objects; --data-only creates none")
+    parse_role_map(args.role_map)
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if args.data_only and args.section and set(args.section) != {"data"}:
@@ -169,8 +185,10 @@ def run(args: argparse.Namespace, out: Output) -> int:
         raise UsageError(f"no table in the backup matches {', '.join(args.table)}")
     if args.list:
         return do_list(backup, selection)
-    if args.jobs > 1:
-        out.warn(f"--jobs {args.jobs}: parallel restore is not implemented yet; using one connection")
+    if args.jobs > 1 and (args.single_transaction or args.data_only):
+        out.warn(f"--jobs {args.jobs}: " + ("one transaction lives on one connection" if args.single_transaction
+                                            else "--data-only loads on one connection") + "; using one connection")
+        args.jobs = 1
 
     if not backup.bare_script and not args.force:
         pre = CheckResult(backup.path)
@@ -214,6 +232,9 @@ def do_list(backup: Backup, selection: Selection) -> int:
 def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection: Selection, dsn: str) -> int:
     started = time.monotonic()
     target = redact_dsn(dsn)
+    created = False
+    if args.create:
+        created = create_database(dsn, drop_first=args.clean, info=out.info)
     conn = connect(dsn, autocommit=not args.single_transaction)
     reporter = Reporter(dsn, enabled=not args.no_report, warn=out.warn)
     mode = "data-only" if args.data_only else "schema-only" if args.schema_only else "full"
@@ -224,15 +245,14 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
     try:
         info = server_info(conn)
         summary["server_version_num"] = info.version_num
-        # In --data-only the events table may be one the backup fills: report only after the load,
-        # so our row cannot collide with the backup's rows (ids) or make the table look non-empty.
-        defer_invoked = args.data_only
-        if not defer_invoked:
-            reporter.invoked({"backup_dir": str(backup.path), "mode": mode})
+        # The events table is usually one the backup creates or fills: report only after the restore,
+        # so our row cannot collide with the backup's rows (ids), make the target look non-empty,
+        # or be dropped by --clean.
         out.info(f"restoring {backup.path} into {target} ({mode}"
                  + (", single transaction" if args.single_transaction else "") + ")")
         failures: list[Failure] = []
         extra_rows: dict[str, int] = {}
+        not_loaded: set[str] = set()  # tables whose data was skipped on purpose: not verified
         if args.data_only:
             loader = DataLoader(conn, backup, selection, from_csv=args.from_csv, clean=args.clean,
                                 progress=out.progress, info=out.info)
@@ -242,27 +262,55 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
             summary.update(rows=res.rows, tables=len(res.tables), fk_strategy=res.strategy, dropped_fks=res.dropped_fks,
                            notes=res.notes)
         else:
+            policy: ExistingPolicy | None = None
             existing = user_relations(conn)
-            if existing:
+            auto = (not args.skip_existing and not args.clean and bool(existing) and not info.superuser
+                    and foreign_owned_only(conn))
+            if args.skip_existing or auto:
+                if auto:
+                    out.info("the target already has objects, all in schemas owned by other roles (a managed platform "
+                             "such as Supabase): restoring with --skip-existing")
+                policy = ExistingPolicy(conn, backup, strict=args.strict)
+            elif existing and not args.clean:
                 raise TargetNotEmpty(f"the target database {info.database} is not empty ({', '.join(existing[:5])}"
-                                     + (" ..." if len(existing) > 5 else "") + "); restore into an empty database "
-                                     "(--clean is not implemented yet); nothing was changed")
+                                     + (" ..." if len(existing) > 5 else "") + "); restore into an empty database, "
+                                     "or use --clean (drop the backup's objects first) or --skip-existing; "
+                                     "nothing was changed")
+            if args.clean and not created:
+                res_clean = run_clean(conn, drop_plan(backup, selection, args.if_exists), out.info)
+                summary.update(cleaned=res_clean.dropped)
 
             def on_failure(f: Failure) -> None:
                 out.error(f.describe())
                 if args.debug:
                     print(f.statement, file=sys.stderr)
 
-            rep = Replayer(conn, backup, selection, keep_going=args.keep_going, on_failure=on_failure)
-            ares = rep.run(out.progress)
+            role_map = RoleMapper(parse_role_map(args.role_map)) if args.role_map else None
+            workers = Workers(dsn, args.jobs) if args.jobs > 1 else None
+            rep = Replayer(conn, backup, selection, keep_going=args.keep_going, on_failure=on_failure,
+                           role_map=role_map, policy=policy, workers=workers)
+            try:
+                ares = rep.run(out.progress)
+            finally:
+                if workers is not None:
+                    workers.close()
             failures = ares.failures
+            if workers is not None:
+                summary["jobs"] = args.jobs
+            if role_map is not None:
+                summary["role_map_statements"] = role_map.rewritten
+            if policy is not None:
+                summary["skip_existing"] = True
+                summary["skipped"] = policy.summary()
+                summary["notes"] = policy.notes
+                not_loaded = set(policy.skipped_data_tables)
             rows_by_table = ares.rows_by_table
             summary.update(statements=ares.statements, copy_blocks=ares.copy_blocks, rows=ares.rows,
                            skipped_entries=ares.skipped_items, skipped_owner_statements=ares.skipped_owner,
                            failures=[f.describe() for f in failures])
         if args.single_transaction:
             conn.commit()
-        mismatches = _verify(args, conn, backup, selection, rows_by_table, out, summary, extra_rows)
+        mismatches = _verify(args, conn, backup, selection, rows_by_table, out, summary, extra_rows, not_loaded)
         summary["duration_s"] = round(time.monotonic() - started, 3)
         if failures:
             summary["ok"] = False
@@ -286,15 +334,14 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
     finally:
         conn.close()
         summary.setdefault("duration_s", round(time.monotonic() - started, 3))
-        if args.data_only:
-            reporter.invoked({"backup_dir": str(backup.path), "mode": mode, "deferred": True})
+        reporter.invoked({"backup_dir": str(backup.path), "mode": mode, "deferred": True})
         reporter.completed(ok, {k: v for k, v in summary.items() if k in
                                 ("backup_dir", "mode", "rows", "tables", "statements", "duration_s", "ok")})
 
 
 def _verify(args: argparse.Namespace, conn: psycopg.Connection, backup: Backup, selection: Selection,
             rows_by_table: dict[str, int], out: Output, summary: dict[str, Any],
-            extra_rows: dict[str, int] | None = None) -> list[Mismatch]:
+            extra_rows: dict[str, int] | None = None, not_loaded: set[str] | None = None) -> list[Mismatch]:
     """Row counts vs row_counts.json: all tables for a full restore, the loaded ones for a partial one."""
     if args.no_verify or backup.row_counts is None or args.schema_only or "data" not in selection.sections:
         summary["verified"] = False
@@ -304,9 +351,11 @@ def _verify(args: argparse.Namespace, conn: psycopg.Connection, backup: Backup, 
     if not conn.autocommit:
         conn.autocommit = True
     if selection.is_filtered or args.from_csv:
-        tables = list(rows_by_table)
+        tables: list[str] | None = list(rows_by_table)
     else:
         tables = None
+    if not_loaded:
+        tables = [t for t in (tables if tables is not None else backup.row_counts) if t not in not_loaded]
     mismatches = verify_row_counts(conn, backup.row_counts, tables, extra_rows)
     summary["verified"] = True
     summary["verified_tables"] = len(backup.row_counts) if tables is None else len(tables)
@@ -340,6 +389,13 @@ def _print_summary(out: Output, s: dict[str, Any], failures: list[Failure], mism
             print(f"   Verification: {len(mismatches)} table(s) differ from row_counts.json")
         else:
             print(f"   Verification: {s.get('verified_tables', 0)} table(s), row counts match")
+    if s.get("cleaned") is not None:
+        print(f"   --clean: dropped {s['cleaned']} object(s) first")
+    skipped = s.get("skipped") or []
+    if s.get("skip_existing"):
+        print(f"   Skipped (already in the target, or not allowed): {len(skipped)}")
+        for sk in skipped:
+            print(f"     - {sk['entry']}: {sk['reason']}")
     if failures:
         print(f"   Failed statements: {len(failures)}")
     print(f"   Duration: {s.get('duration_s', 0):.1f} s")

@@ -7,13 +7,14 @@ which fills the gaps exactly as ``psql`` would.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from restore.errors import ConnectionFailure
+from restore.errors import ConnectionFailure, StatementFailed, TargetNotEmpty, UsageError
 
 #: Schemas that are never "user objects" of a target.
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
@@ -100,3 +101,75 @@ def user_relations(conn: psycopg.Connection, limit: int = 20) -> list[str]:
                             WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
          ORDER BY 1 LIMIT {}""").format(sql.Literal(limit))).fetchall()
     return [r[0] for r in rows]
+
+
+def foreign_owned_only(conn: psycopg.Connection) -> bool:
+    """True when every user relation of the target lives in a schema another role owns.
+
+    That is the shape of a managed platform's fresh database (Supabase: ``auth``, ``storage``,
+    ... owned by ``supabase_*_admin``, the user's ``postgres`` role not a superuser): restoring
+    there means adding to what exists, not replacing it, so pyrestore picks ``--skip-existing``.
+    """
+    row = conn.execute("""
+        SELECT count(*) FILTER (WHERE NOT pg_has_role(current_user, n.nspowner, 'USAGE'))::int, count(*)::int
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+           AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')""").fetchone()
+    return bool(row and row[1] > 0 and row[0] == row[1])
+
+
+def database_name(dsn: str) -> str | None:
+    """The database a DSN connects to, as libpq would resolve it (dbname, PGDATABASE, user)."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return None
+    name = params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or os.environ.get("PGUSER")
+    return str(name) if name else None
+
+
+def create_database(dsn: str, *, drop_first: bool, info: Callable[[str], None]) -> bool:
+    """``--create``: create the DSN's database from a maintenance connection; True when created.
+
+    ``TEMPLATE template0``: template1 may carry local additions that would collide with the
+    backup's objects (what pg_dump's ``--create`` scripts do as well). An existing database is
+    an error unless ``--clean`` asks to drop it first; a drop that fails (sessions connected)
+    stops with the server's reason.
+    """
+    name = database_name(dsn)
+    if not name:
+        raise UsageError("--create needs a database name in the DSN (dbname=...)")
+    last: Exception | None = None
+    conn = None
+    for maint in ("postgres", "template1"):
+        try:
+            conn = connect(make_conninfo(dsn, dbname=maint), autocommit=True)
+            break
+        except ConnectionFailure as exc:
+            last = exc
+    if conn is None:
+        assert last is not None
+        raise last
+    try:
+        exists = conn.execute("SELECT EXISTS (SELECT FROM pg_database WHERE datname = %s)", [name]).fetchone()
+        if exists and exists[0]:
+            if not drop_first:
+                raise TargetNotEmpty(f"--create: database {name} already exists; add --clean to drop and re-create it, "
+                                     "or restore into it without --create; nothing was changed")
+            try:
+                conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+            except psycopg.Error as exc:
+                raise StatementFailed(f"--create --clean: cannot drop database {name}: "
+                                      f"{exc.diag.message_primary or exc}") from None
+            info(f"dropped database {name}")
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        except psycopg.Error as exc:
+            raise StatementFailed(f"--create: cannot create database {name}: {exc.diag.message_primary or exc}") from None
+        info(f"created database {name}")
+        return True
+    finally:
+        conn.close()
