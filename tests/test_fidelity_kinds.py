@@ -254,3 +254,14 @@ def test_extension_config_table_rows_are_dumped_filtered(make_db, run_sql, tmp_p
     block = script.split("COPY public.cfg", 1)[1].split("\\.", 1)[0]
     assert "user row" in block and "another" in block and "shipped" not in block
     assert "CREATE TABLE public.cfg" not in script
+
+
+def test_no_publications_and_no_subscriptions_options(fixture_db, tmp_path):
+    src = fixture_db("kinds.sql")
+    full, _ = _dump(src, tmp_path / "full")
+    kinds_full = {e["kind"] for e in _toc(full)}
+    assert "PUBLICATION" in kinds_full  # the fixture has publications: the option must remove something
+    backup, _ = _dump(src, tmp_path / "nopub", "--no-publications", "--no-subscriptions", "--no-security-labels")
+    kinds = {e["kind"] for e in _toc(backup)}
+    assert not {k for k in kinds if k.startswith("PUBLICATION") or k.startswith("SUBSCRIPTION")}
+    assert "CREATE PUBLICATION" not in _script(backup)
