@@ -1,0 +1,293 @@
+"""Shared helpers for the end-to-end backup tests (tests/test_backup_*.py).
+
+pydump is always run as a subprocess (``python -m dumper``), exactly as a user runs it, so
+the tests see the real exit status, the real stdout/stderr and the real files. The
+environment handed to it is scrubbed of libpq variables (``PG*``, ``DATABASE_URL``) so that
+a developer's shell settings can never point a test at another server, and ``PGTZ=UTC`` is
+pinned so that timestamptz text in CSV files is comparable with what the tests read back.
+
+Nothing here knows pydump's internals: expectations (which table belongs to which
+category, what a CSV must contain) are derived independently from the spec and from the
+live database, so a bug in pydump's own category code cannot make its tests agree with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple
+
+from psycopg import sql
+
+import pgtest
+from pgtest import PgServer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: libpq / pydump settings that must not leak from the developer's shell into a test run
+_SCRUBBED = ("DATABASE_URL", "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER",
+             "PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGTZ",
+             "PGDATESTYLE", "PGAPPNAME", "PGSSLMODE", "PGCONNECT_TIMEOUT", "PGCLIENTENCODING")
+
+#: The spec's category table, written out independently of dumper/categories.toml.
+TRANSIENT_TABLES = frozenset({"conversations", "tasks", "plans", "deliverables", "checkpoints", "llm_usage"})
+ORG_SCHEMAS = frozenset({"marketing", "law", "engineering", "leads", "company_data", "risk"})
+
+
+class PydumpRun(NamedTuple):
+    """One finished pydump process; unpacks as ``(returncode, stdout, stderr, json)``."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    json: dict[str, Any] | None
+
+
+def pydump_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a pydump subprocess: no inherited libpq settings, UTC, extras on top."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env["PGTZ"] = "UTC"
+    env["PGCONNECT_TIMEOUT"] = "10"
+    env["PYTHONUNBUFFERED"] = "1"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def pydump_cmd(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "dumper", *[str(a) for a in args]]
+
+
+def _parse_json(stdout: str) -> dict[str, Any] | None:
+    text = stdout.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def run_pydump(args: list[str], env: dict[str, str] | None = None, *, cwd: str | Path | None = None,
+               timeout: float = 180) -> PydumpRun:
+    """Run ``python -m dumper ARGS`` to completion.
+
+    ``env`` entries are added to the scrubbed environment (:func:`pydump_env`); the JSON
+    object is parsed from stdout when stdout is exactly one JSON object, else ``None``.
+    """
+    proc = subprocess.run(pydump_cmd(args), capture_output=True, text=True, env=pydump_env(env),
+                          cwd=str(cwd) if cwd else str(REPO_ROOT), timeout=timeout, stdin=subprocess.DEVNULL)
+    return PydumpRun(proc.returncode, proc.stdout, proc.stderr, _parse_json(proc.stdout))
+
+
+def start_pydump(args: list[str], env: dict[str, str] | None = None, *,
+                 cwd: str | Path | None = None) -> subprocess.Popen:
+    """Start pydump in the background (for tests that act on the server while it dumps)."""
+    return subprocess.Popen(pydump_cmd(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=pydump_env(env), cwd=str(cwd) if cwd else str(REPO_ROOT),
+                            stdin=subprocess.DEVNULL)
+
+
+def dump_ok(dsn: str, out: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[Path, PydumpRun]:
+    """A ``--json --no-report`` dump that must succeed; returns the backup directory and the run."""
+    run = run_pydump([dsn, "--out", str(out), "--no-report", "--json", *extra], env)
+    assert run.returncode == 0, f"pydump failed ({run.returncode}):\n{run.stderr}"
+    assert run.json is not None, f"--json printed no JSON object:\n{run.stdout!r}"
+    path = Path(run.json["backup_dir"])
+    if not path.is_absolute():
+        path = REPO_ROOT / path  # printed relative to pydump's working directory
+    assert path.is_dir(), f"backup_dir {path} does not exist"
+    return path, run
+
+
+def assert_clean_failure(run: PydumpRun, expected_code: int | None = None) -> str:
+    """A failure as the spec wants it: non-zero exit, one ``pydump: error:`` line, no traceback.
+
+    Returns the error line. Warning lines (``pydump: warning: ...``) are allowed besides it.
+    """
+    assert run.returncode != 0, f"expected a failure, got exit 0:\n{run.stdout}\n{run.stderr}"
+    if expected_code is not None:
+        assert run.returncode == expected_code, f"exit {run.returncode}, expected {expected_code}:\n{run.stderr}"
+    assert "Traceback" not in run.stderr, run.stderr
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if not ln.startswith("pydump: warning:")]
+    assert len(errors) == 1, f"expected exactly one error line on stderr, got:\n{run.stderr}"
+    assert errors[0].startswith("pydump: "), errors[0]
+    return errors[0]
+
+
+# --------------------------------------------------------------------------- backup directories
+
+def backup_dirs(parent: Path) -> list[Path]:
+    """Complete backups in ``parent`` (names not starting with ``.``), oldest first."""
+    if not parent.is_dir():
+        return []
+    return sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def latest_backup(parent: str | Path) -> Path:
+    """The newest complete backup directory in ``parent`` (names sort by timestamp)."""
+    found = backup_dirs(Path(parent))
+    assert found, f"no backup directory in {parent}"
+
+    def key(p: Path) -> tuple[str, int]:
+        stamp, _, n = p.name.partition("_")[2].partition("_")  # YYYYMMDD_HHMMSS[_N]
+        return (p.name[:8] + stamp, int(n) if n.isdigit() else 1)
+
+    return max(found, key=key)
+
+
+def leftovers(parent: Path) -> list[str]:
+    """Everything in ``parent``, hidden entries included (a failed run must leave nothing)."""
+    if not parent.exists():
+        return []
+    return sorted(p.name for p in parent.iterdir())
+
+
+def dump_file(backup: Path) -> Path:
+    for name in ("backup.sql.gz", "backup.sql.zst", "backup.sql"):
+        if (backup / name).is_file():
+            return backup / name
+    raise AssertionError(f"no backup.sql[.gz|.zst] in {backup}: {sorted(os.listdir(backup))}")
+
+
+def decompress(path: Path) -> bytes:
+    """A file's content, gunzipped / unzstd'ed by its suffix."""
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        return gzip.decompress(data)
+    if path.suffix == ".zst":
+        import zstandard
+
+        with zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True) as r:
+            return r.read()
+    return data
+
+
+def read_script(backup: Path) -> str:
+    return decompress(dump_file(backup)).decode("utf-8")
+
+
+_COPY_RX = re.compile(r"^COPY (\S+) \((.*)\) FROM stdin;$|^COPY (\S+) FROM stdin;$")
+
+
+def copy_blocks(script: str) -> dict[str, list[str]]:
+    """``{qualified table: data lines}`` of every ``COPY ... FROM stdin`` block of a script.
+
+    Several blocks for one table are concatenated. Data lines never start a COPY block of
+    their own: a block only ends at a line that is exactly ``\\.``.
+    """
+    out: dict[str, list[str]] = {}
+    lines = script.split("\n")
+    i = 0
+    while i < len(lines):
+        m = _COPY_RX.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        table = m.group(1) or m.group(3)
+        rows = out.setdefault(table, [])
+        i += 1
+        while i < len(lines) and lines[i] != "\\.":
+            rows.append(lines[i])
+            i += 1
+        assert i < len(lines), f"COPY block of {table} has no terminating \\."
+        i += 1
+    return out
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- databases
+
+def quote_ident(name: str) -> str:
+    """quote_ident for the plain names of our fixtures (row_counts.json's key form)."""
+    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, name: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(name)}"
+
+
+def user_tables(dsn: str) -> dict[str, tuple[str, str]]:
+    """``{qualified: (schema, table)}`` for every ordinary/partitioned user table."""
+    rows = pgtest.query(dsn, """
+        SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+          AND c.relpersistence <> 't'
+        ORDER BY 1, 2""")
+    return {qualified(s, t): (s, t) for s, t in rows}
+
+
+def row_count(dsn: str, schema: str, table: str) -> int:
+    with pgtest.connect(dsn) as conn:
+        return conn.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(sql.Identifier(schema, table))).fetchone()[0]
+
+
+def spec_category(schema: str, table: str) -> str:
+    """The category the spec's table puts a table in (unclaimed tables are Core)."""
+    if schema == "auth":
+        return "auth"
+    if schema == "storage":
+        return "storage"
+    if schema in ORG_SCHEMAS:
+        return "org_data"
+    if table in TRANSIENT_TABLES:
+        return "transient"
+    return "core"
+
+
+@contextlib.contextmanager
+def scratch_db(server: PgServer, hint: str, fixture: str | None = None) -> Iterator[str]:
+    """A database living as long as the ``with`` block (for module-scoped fixtures, which
+    cannot use the function-scoped ``make_db``); optionally loaded with a tests/fixtures file."""
+    name = pgtest.unique_db_name(hint)
+    dsn = server.create_database(name)
+    try:
+        if fixture is not None:
+            path = pgtest.fixture_path(fixture)
+            missing = [e for e in pgtest.fixture_requirements(path) if pgtest.missing_extension(dsn, e)]
+            if missing:
+                import pytest
+
+                pytest.skip(f"fixture {fixture} needs extension(s) {', '.join(missing)}")
+            pgtest.run_sql(dsn, path)
+        yield dsn
+    finally:
+        if server.running:
+            try:
+                server.drop_database(name)
+            except Exception as exc:  # never hide the test's own outcome
+                print(f"warning: could not drop test database {name}: {exc}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def temp_role(server: PgServer, *, password: str | None = None, superuser: bool = True) -> Iterator[str]:
+    """A LOGIN role for one test (roles are cluster-wide: always dropped again)."""
+    name = f"pydump_t_{uuid.uuid4().hex[:10]}"
+    with server.connect() as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN {} PASSWORD {}").format(
+            sql.Identifier(name), sql.SQL("SUPERUSER" if superuser else "NOSUPERUSER"),
+            sql.Literal(password)))
+    try:
+        yield name
+    finally:
+        if server.running:
+            with server.connect() as conn:
+                # sessions of the role may still be closing
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+                pgtest.wait_for(lambda: not conn.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE usename = %s", (name,)).fetchone(), timeout=5)
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
