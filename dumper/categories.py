@@ -43,6 +43,7 @@ class CategoryMap:
     categories: dict[str, Category]
     source: str
     _compiled: list[tuple[tuple[int, int, int], re.Pattern[str], str, str]] = field(default_factory=list)
+    _memo: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for cat in self.categories.values():
@@ -54,7 +55,12 @@ class CategoryMap:
         self._compiled.sort(key=lambda c: c[0])  # stable: file order breaks ties
 
     def classify(self, schema: str, table: str) -> str:
-        name = f"{schema}.{table}"
+        hit = self._memo.get((schema, table))
+        if hit is None:
+            hit = self._memo[(schema, table)] = self._classify(f"{schema}.{table}")
+        return hit
+
+    def _classify(self, name: str) -> str:
         for _, rx, cat, _pat in self._compiled:
             if rx.match(name):
                 return cat

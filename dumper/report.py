@@ -36,6 +36,7 @@ class Reporter:
                     row = conn.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (EVENTS_TABLE,)).fetchone()
                     self._available = bool(row and row[0])
                     if not self._available:
+                        self.warn(f"{EVENTS_TABLE} does not exist: this run is not recorded (--no-report silences this)")
                         return
                 conn.execute(
                     "INSERT INTO code_ops.artifact_events"

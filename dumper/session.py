@@ -33,6 +33,9 @@ _SETUP = (
     "SET synchronize_seqscans = off",
     "SET row_security = off",
     "SET client_encoding = 'UTF8'",
+    # timestamptz values carry their offset, so any zone restores the same instants; UTC makes
+    # the script and the CSV files independent of the client's PGTZ.
+    "SET TimeZone = 'UTC'",
     "SELECT pg_catalog.set_config('search_path', '', false)",
 )
 
