@@ -358,17 +358,18 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
         write_private(tmp / fname, text.encode())
         os.chmod(tmp / fname, 0o700)
 
-    cats = []
-    for c in plan.categories.categories.values():
-        tables = sorted(e.extra["table"] for e in built.entries if e.kind == "TABLE DATA" and e.extra.get("category") == c.name)
-        excluded = sorted(
-            ident
-            for r in cat.relations
-            if r.has_data and plan.category_of(r.schema or "", r.name) == c.name and not plan.data_included(r.schema or "", r.name)
-            for ident in [r.identity]
-        )
-        cats.append({"name": c.name, "label": c.label, "included": c.name not in plan.excluded_categories,
-                     "csv": c.csv, "tables": tables, "excluded_tables": excluded})
+    dumped: dict[str, set[str]] = {c: set() for c in plan.categories.categories}
+    left_out: dict[str, list[str]] = {c: [] for c in plan.categories.categories}
+    for e in data_entries:
+        dumped[e.extra["category"]].add(e.extra["table"])
+    for r in cat.relations:
+        if r.has_data and not plan.data_included(r.schema or "", r.name):
+            left_out[plan.category_of(r.schema or "", r.name)].append(r.identity)
+    cats = [
+        {"name": c.name, "label": c.label, "included": c.name not in plan.excluded_categories, "csv": c.csv,
+         "tables": sorted(dumped[c.name]), "excluded_tables": sorted(left_out[c.name])}
+        for c in plan.categories.categories.values()
+    ]
     unmatched = plan.categories.unmatched_patterns([(r.schema or "", r.name) for r in cat.relations if r.has_data])
     return {
         "format": FORMAT_VERSION,
