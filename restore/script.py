@@ -51,6 +51,9 @@ _QUOTED = re.compile(rb'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
 _IDENT_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$") | frozenset(range(0x80, 0x100))
 
 _COPY_END = b"\n\\.\n"
+#: Statements whose body may be SQL-standard (``BEGIN ATOMIC ... END``): ``;`` inside does not end them.
+_ROUTINE_START = re.compile(rb"CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE)\b", re.IGNORECASE)
+_SPECIAL_ROUTINE = re.compile(rb"[;'\"$/()-]|[A-Za-z_\x80-\xff][A-Za-z0-9_$\x80-\xff]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,12 +249,28 @@ class ScriptReader:
             if depth == 0:
                 return i
 
+    def _is_routine(self) -> bool:
+        """Does the statement at offset 0 start with CREATE [OR REPLACE] FUNCTION|PROCEDURE?"""
+        while len(self._buf) < 64 and self._fill():
+            pass
+        return _ROUTINE_START.match(self._buf) is not None
+
     def _statement_end(self) -> int:
-        """Index just after the ``;`` ending the statement that starts at buffer offset 0."""
+        """Index just after the ``;`` ending the statement that starts at buffer offset 0.
+
+        For ``CREATE FUNCTION``/``PROCEDURE`` the words BEGIN/CASE/END outside parentheses are
+        counted as psql's lexer counts them (psqlscan.l), so the ``;`` of a SQL-standard body
+        (``BEGIN ATOMIC ...; ...; END``) do not end the statement. Other statements take the
+        fast path that never looks at words.
+        """
         buf = self._buf
         i = 0
+        routine = self._is_routine()
+        special = _SPECIAL_ROUTINE if routine else _SPECIAL
+        begin_depth = 0
+        paren_depth = 0
         while True:
-            m = _SPECIAL.search(buf, i)
+            m = special.search(buf, i)
             if not m:
                 i = len(buf)
                 if not self._fill():
@@ -259,7 +278,32 @@ class ScriptReader:
                 continue
             j = m.start()
             c = buf[j]
+            if routine and c not in b";'\"$/-()":  # a word
+                if m.end() >= len(buf) and self._fill():
+                    i = j  # the word may continue in the next read
+                    continue
+                if paren_depth == 0:
+                    w = m.group().lower()
+                    if w == b"begin":
+                        begin_depth += 1
+                    elif w == b"case" and begin_depth >= 1:
+                        begin_depth += 1
+                    elif w == b"end" and begin_depth > 0:
+                        begin_depth -= 1
+                i = m.end()
+                continue
+            if c == 0x28:  # (
+                paren_depth += 1
+                i = j + 1
+                continue
+            if c == 0x29:  # )
+                paren_depth = max(paren_depth - 1, 0)
+                i = j + 1
+                continue
             if c == 0x3B:  # ;
+                if begin_depth > 0 or paren_depth > 0 and routine:
+                    i = j + 1
+                    continue
                 return j + 1
             if c == 0x27:  # '
                 escapes = j > 0 and buf[j - 1] in b"Ee" and (j == 1 or buf[j - 2] not in _IDENT_BYTES)

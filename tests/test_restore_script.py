@@ -55,6 +55,11 @@ TRICKY = [
     b"SELECT '\xc3\xa9t\xc3\xa9;' AS \"caf\xc3\xa9\";",
     b"SELECT 1/2, 3-4, 'x'::text;",
     b"COMMENT ON TABLE t IS 'COPY t FROM stdin;';",
+    # SQL-standard bodies: the ; inside BEGIN ATOMIC ... END (and CASE ... END within) do not end them
+    b"CREATE FUNCTION f(a int DEFAULT 1) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n SELECT CASE WHEN a > 0 THEN 1 ELSE 2 END;\n"
+    b" SELECT 3;\nEND;",
+    b"create or replace procedure \"P\"() language sql begin atomic insert into t values ('end;'), (e'\\'end;'); end;",
+    b"CREATE FUNCTION begin_end(x text DEFAULT 'begin') RETURNS text LANGUAGE sql AS $$ SELECT 'end' $$;",
 ]
 
 

@@ -1,0 +1,126 @@
+"""Restoring into a Supabase-like target as a non-superuser ``postgres``-like role.
+
+The target is built the way a new Supabase project looks to its ``postgres`` role: the
+``auth`` and ``storage`` schemas with their tables, types and sequences already exist, owned by
+``supabase_auth_admin`` / ``supabase_storage_admin``; the platform roles exist; the restoring
+role is not a superuser and has only the grants Supabase gives ``postgres`` on those schemas
+(USAGE, table DML, REFERENCES, sequence use). The platform's auth schema is a different
+GoTrue version than the source's: ``auth.users`` lacks ``is_super_admin`` and has an extra
+``instance_id`` (supabase/cli#1845), and ``auth.schema_migrations`` already holds the
+platform's own row (the classic duplicate-key failure of supabase#35188).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import oracle
+import pgtest
+from restore.cli import main
+from test_restore_dumper import dbname, pydump
+
+ROLE = "sb_restorer"
+
+TARGET_PLATFORM = """
+CREATE SCHEMA auth AUTHORIZATION supabase_auth_admin;
+CREATE SCHEMA storage AUTHORIZATION supabase_storage_admin;
+SET ROLE supabase_auth_admin;
+CREATE TYPE auth.aal_level AS ENUM ('aal1', 'aal2', 'aal3');
+CREATE TABLE auth.users (
+    instance_id uuid, id uuid PRIMARY KEY, email varchar(255), encrypted_password text,
+    email_confirmed_at timestamptz, raw_app_meta_data jsonb DEFAULT '{}'::jsonb, raw_user_meta_data jsonb,
+    phone text UNIQUE DEFAULT NULL, created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz,
+    deleted_at timestamptz);
+CREATE TABLE auth.identities (
+    provider_id text NOT NULL, user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    identity_data jsonb NOT NULL, provider text NOT NULL, last_sign_in_at timestamptz, created_at timestamptz,
+    email text GENERATED ALWAYS AS (lower(identity_data ->> 'email')) STORED,
+    id uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY, UNIQUE (provider_id, provider));
+CREATE TABLE auth.sessions (
+    id uuid PRIMARY KEY, user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    aal auth.aal_level, not_after timestamptz, user_agent text, ip inet, created_at timestamptz);
+CREATE TABLE auth.refresh_tokens (
+    id bigserial PRIMARY KEY, token varchar(255) UNIQUE, user_id varchar(255), revoked boolean,
+    session_id uuid REFERENCES auth.sessions (id) ON DELETE CASCADE, parent varchar(255), created_at timestamptz);
+CREATE TABLE auth.schema_migrations (version text PRIMARY KEY);
+INSERT INTO auth.schema_migrations VALUES ('20240101000000');
+RESET ROLE;
+SET ROLE supabase_storage_admin;
+CREATE TABLE storage.buckets (
+    id text PRIMARY KEY, name text NOT NULL UNIQUE, owner uuid, public boolean DEFAULT false,
+    file_size_limit bigint, allowed_mime_types text[], created_at timestamptz DEFAULT now());
+CREATE TABLE storage.objects (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(), bucket_id text REFERENCES storage.buckets (id), name text,
+    owner uuid, metadata jsonb, path_tokens text[] GENERATED ALWAYS AS (string_to_array(name, '/')) STORED,
+    version text, created_at timestamptz DEFAULT now(), UNIQUE (bucket_id, name));
+RESET ROLE;
+GRANT USAGE ON SCHEMA auth, storage TO {role};
+GRANT SELECT, INSERT, UPDATE, DELETE, REFERENCES, TRUNCATE ON ALL TABLES IN SCHEMA auth, storage TO {role};
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA auth TO {role};
+"""
+
+
+@pytest.fixture
+def supabase_like(fixture_db, make_db):  # type: ignore[no-untyped-def]
+    """(source dsn, target dsn as the restoring role, target dsn as superuser)."""
+    server = make_db.server
+    src = fixture_db("supabase")  # creates the platform roles too
+    pgtest.run_sql(src, "CREATE TABLE auth.schema_migrations (version text PRIMARY KEY);"
+                        " ALTER TABLE auth.schema_migrations OWNER TO supabase_auth_admin;"
+                        " INSERT INTO auth.schema_migrations VALUES ('20240101000000'), ('20240202000000');")
+    pgtest.run_sql(server.dsn("postgres"), f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') "
+                                           f"THEN CREATE ROLE {ROLE} LOGIN NOSUPERUSER; END IF; END $$;")
+    dst = make_db("sbtarget")
+    pgtest.run_sql(dst, f"ALTER DATABASE {dbname(dst)} OWNER TO {ROLE}; ALTER SCHEMA public OWNER TO {ROLE};"
+                        + TARGET_PLATFORM.replace("{role}", ROLE))
+    return src, server.dsn(dbname(dst), user=ROLE), dst
+
+
+def test_restore_into_supabase_like_target(supabase_like, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    src, dst_role, dst = supabase_like
+    b = pydump(src, tmp_path)
+    # The target is not empty, but everything in it belongs to other roles: --skip-existing is chosen.
+    rc = main([str(b), dst_role, "--role-map", "postgres=" + ROLE, "--no-report", "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    res = json.loads(out.out)
+    assert res["ok"] and res["skip_existing"] and "skip-existing" not in out.err  # --json: no info lines
+    reasons = {s["entry"]: s["reason"] for s in res["skipped"]}
+    text = "\n".join(f"{k}: {v}" for k, v in reasons.items())
+    assert "SCHEMA auth)" in text and "schema auth exists" in text
+    assert "TABLE auth.users)" in text and "TYPE auth.aal_level)" in text
+    assert "ACL auth.users" in text  # grants of a platform table are not touched
+    assert "is_super_admin" in text  # the column the target lacks
+    assert "TABLE DATA auth.schema_migrations" in text and "already holds rows" in text
+    assert "must be owner" in text  # post-data on platform tables (their PKs exist already)
+    # The data is there: every table but the migrations one equals the source.
+    ha, hb = oracle.table_hashes(src), oracle.table_hashes(dst)
+    for key in ha:
+        if key.startswith("auth.users") or key == "auth.schema_migrations":
+            continue
+        assert hb.get(key) == ha[key], key
+    assert pgtest.query(dst, "SELECT version FROM auth.schema_migrations") == [("20240101000000",)]
+    cols = "id, email, encrypted_password, email_confirmed_at, raw_app_meta_data, raw_user_meta_data, phone, created_at"
+    assert pgtest.query(dst, f"SELECT ({cols})::text FROM auth.users ORDER BY id") == \
+        pgtest.query(src, f"SELECT ({cols})::text FROM auth.users ORDER BY id")
+    assert pgtest.query(dst, "SELECT count(*) FROM auth.users WHERE instance_id IS NOT NULL") == [(0,)]
+    # Platform objects keep their owners; the new ones belong to the restoring role.
+    assert pgtest.query(dst, "SELECT tableowner FROM pg_tables WHERE schemaname = 'auth' AND tablename = 'users'") \
+        == [("supabase_auth_admin",)]
+    assert pgtest.query(dst, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'crawler'") == [(ROLE,)]
+    # FKs from the user's tables into the platform's are in place, and sequences continue.
+    assert pgtest.query(dst, "SELECT count(*) FROM pg_constraint WHERE conname = 'conversations_user_id_fkey'") == [(1,)]
+    assert oracle.sequence_values(dst)["auth.refresh_tokens_id_seq"] == oracle.sequence_values(src)["auth.refresh_tokens_id_seq"]
+
+
+def test_strict_turns_skips_into_errors(supabase_like, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    src, dst_role, dst = supabase_like
+    b = pydump(src, tmp_path)
+    rc = main([str(b), dst_role, "--role-map", "postgres=" + ROLE, "--no-report", "--quiet", "--strict",
+               "--single-transaction"])
+    assert rc == 7
+    assert "--strict" in capsys.readouterr().err
+    assert pgtest.query(dst, "SELECT count(*) FROM pg_namespace WHERE nspname = 'crawler'") == [(0,)]
+    assert pgtest.query(dst, "SELECT count(*) FROM auth.users") == [(0,)]
