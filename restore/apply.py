@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from restore.roles import RoleMapper
 
 ACL_KINDS = frozenset({"ACL", "DEFAULT ACL"})
-DATA_KINDS = frozenset({"TABLE DATA", "SEQUENCE SET"})
+DATA_KINDS = frozenset({"TABLE DATA", "SEQUENCE SET", "BLOBS"})
 RELATION_KINDS = frozenset({"TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "FOREIGN TABLE"})
 #: Entry kinds that belong to one table and follow it when ``-t`` selects that table.
 ATTACHED_KINDS = frozenset({"DEFAULT", "CONSTRAINT", "CHECK CONSTRAINT", "INDEX", "TRIGGER", "RULE", "POLICY",
