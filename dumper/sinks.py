@@ -67,7 +67,8 @@ def make_compressor(method: str, level: int) -> Compressor | None:
     if method == "zstd":
         import zstandard
 
-        return zstandard.ZstdCompressor(level=level).compressobj()  # type: ignore[no-any-return]
+        # write_checksum: a flipped byte must fail decompression, not decode into wrong data.
+        return zstandard.ZstdCompressor(level=level, write_checksum=True).compressobj()  # type: ignore[no-any-return]
     return None
 
 

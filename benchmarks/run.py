@@ -1,0 +1,300 @@
+"""pydump against pg_dump on one database, in one run: ``python -m benchmarks.run [--size MB]``.
+
+What it does
+------------
+1. Starts a throwaway PostgreSQL server (tests/pgtest.py; the newest local kind with TID
+   range scans unless ``--server``) and builds a deterministic dataset of about ``--size``
+   MB: pgbench-style tables (accounts, tellers, branches, history), a wide table with
+   text, jsonb, bytea and numeric columns, and one ``events`` table much larger than the
+   rest (about 60 % of the data), so the range split has something to do.
+2. Runs every variant as a child process, ``--rounds`` times, in a rotated order per round
+   (so cache warmth and background noise fall on every variant alike), and takes medians.
+   Wall time is measured around the child; CPU time (user + system) and peak RSS come from
+   ``wait4()`` on that child, which covers its waited-for descendants too (``pg_dump | gzip``
+   is measured as the shell that runs both). Server CPU is not included for anyone.
+3. Prints the table and writes it to ``benchmarks/RESULTS.md`` with the core count and
+   the server version.
+
+Variants: the floor (every table's ``COPY ... TO STDOUT`` read and discarded through
+psycopg, one connection), ``pg_dump -Fp | gzip`` (the baseline every ratio refers to),
+``pg_dump -Fp -Z0``, ``pg_dump -Fd -j N``, pydump ``-j1`` and ``-jN`` with the default
+compression, ``-jN`` with the split disabled, with zstd, with none, and ``-jN --csv all``.
+pydump runs with ``--csv none`` except in that last row, so it writes what pg_dump writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import pgtest  # noqa: E402
+
+
+# -- dataset --------------------------------------------------------------------------------
+def dataset_sql(size_mb: int) -> list[str]:
+    """Statements that build about ``size_mb`` MB of heap, the same bytes on every run.
+
+    No random(): every value is a function of the row number (md5 text for realistic
+    compressibility, modular arithmetic for numbers and dates).
+    """
+    mb = max(size_mb, 1)
+    accounts = mb * 1_000_000 // 8 // 120  # ~120 bytes per heap row (pgbench's filler char(84))
+    tellers, branches = max(accounts // 10_000, 10), max(accounts // 100_000, 1)
+    history = mb * 1_000_000 // 40 // 70
+    wide = mb * 1_000_000 // 8 // 1100
+    events = mb * 1_000_000 * 6 // 10 // 140
+    return [
+        "DROP TABLE IF EXISTS pgbench_accounts, pgbench_tellers, pgbench_branches, pgbench_history, wide, events",
+        "CREATE TABLE pgbench_branches (bid int PRIMARY KEY, bbalance int, filler char(88))",
+        "CREATE TABLE pgbench_tellers (tid int PRIMARY KEY, bid int, tbalance int, filler char(84))",
+        "CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84))",
+        "CREATE TABLE pgbench_history (tid int, bid int, aid int, delta int, mtime timestamp, filler char(22))",
+        f"INSERT INTO pgbench_branches SELECT b, 0, '' FROM generate_series(1, {branches}) b",
+        f"INSERT INTO pgbench_tellers SELECT t, (t - 1) % {branches} + 1, 0, '' FROM generate_series(1, {tellers}) t",
+        f"INSERT INTO pgbench_accounts SELECT a, (a - 1) % {branches} + 1, (a::bigint * 7919 % 100000)::int - 50000, '' "
+        f"FROM generate_series(1, {accounts}) a",
+        f"INSERT INTO pgbench_history SELECT h % {tellers} + 1, h % {branches} + 1, (h::bigint * 31 % {accounts})::int + 1, "
+        "(h::bigint * 17 % 10000)::int - 5000, timestamp '2024-01-01' + h * interval '1 second', NULL "
+        f"FROM generate_series(1, {history}) h",
+        "CREATE TABLE wide (id bigint PRIMARY KEY, title text, body text, doc jsonb, blob bytea, amount numeric(14,4), "
+        "created timestamptz)",
+        "INSERT INTO wide SELECT i, 'title ' || md5(i::text), repeat(md5(i::text) || ' lorem ipsum dolor sit amet ', 12), "
+        "jsonb_build_object('id', i, 'tags', jsonb_build_array('a' || i % 13, 'b' || i % 7), 'score', (i % 1000) / 7.0, "
+        "'name', md5((i * 3)::text)), decode(repeat(md5(i::text), 6), 'hex'), (i * 12345.6789) % 1000000, "
+        f"timestamptz '2020-01-01 00:00+00' + i * interval '17 minutes' FROM generate_series(1, {wide}) i",
+        "CREATE TABLE events (id bigint PRIMARY KEY, at timestamptz, user_id int, kind text, payload text)",
+        "INSERT INTO events SELECT i, timestamptz '2023-01-01 00:00+00' + i * interval '3 seconds', (i::bigint * 7 % 50000)::int, "
+        "(ARRAY['click','view','purchase','signup','logout'])[i % 5 + 1], "
+        "'{\"session\":\"' || md5(i::text) || '\",\"n\":' || i % 977 || ',\"ref\":\"' || md5((i % 5000)::text) || '\"}' "
+        f"FROM generate_series(1, {events}) i",
+    ]
+
+
+def build_dataset(dsn: str, size_mb: int) -> None:
+    with pgtest.connect(dsn) as conn:
+        conn.autocommit = True
+        for stmt in dataset_sql(size_mb):
+            conn.execute(stmt)
+        conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")
+
+
+def data_bytes(dsn: str) -> int:
+    rows = pgtest.query(dsn, "SELECT sum(pg_table_size(c.oid))::bigint FROM pg_class c "
+                             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public'")
+    return int(rows[0][0] or 0)
+
+
+# -- the floor ------------------------------------------------------------------------------
+def floor(dsn: str) -> None:
+    """Every table's COPY TO STDOUT, read through psycopg and discarded: what a dump cannot beat."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        tables = [r[0] for r in conn.execute(
+            "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg_toast%'")]
+        for t in tables:
+            with conn.cursor().copy(f"COPY {t} TO STDOUT") as copy:
+                for _ in copy:
+                    pass
+
+
+# -- measuring ------------------------------------------------------------------------------
+@dataclass
+class Sample:
+    wall: float
+    cpu: float
+    rss_mb: float
+    size: int
+
+
+@dataclass
+class Variant:
+    name: str
+    cmd: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    output: str = ""  # path (file or directory) whose size is the output size
+    samples: list[Sample] = field(default_factory=list)
+
+
+def tree_size(p: Path) -> int:
+    if p.is_file():
+        return p.stat().st_size
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+
+def _tree_hwm_kb(root: int) -> int:
+    """Largest ``VmHWM`` (peak RSS) among ``root`` and its descendants, from /proc.
+
+    Not ``wait4``'s ``ru_maxrss``: Linux seeds a child's maxrss with its parent's at
+    ``exec``, so every child would report at least this driver's own size. ``VmHWM``
+    belongs to the process's own address space.
+    """
+    tree, frontier = {root}, [root]
+    while frontier:  # /proc/PID/task/TID/children: no scan of all of /proc every 50 ms
+        p = frontier.pop()
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    for c in f.read().split():
+                        if int(c) not in tree:
+                            tree.add(int(c))
+                            frontier.append(int(c))
+        except OSError:
+            pass
+    best = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmHWM:"):
+                        best = max(best, int(line.split()[1]))
+        except OSError:
+            pass
+    return best
+
+
+def run_once(v: Variant, work: Path) -> Sample:
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    env = {**os.environ, **v.env}
+    cmd = [c.replace("{out}", str(out)) for c in v.cmd]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:  # the process tree's peak RSS, every 50 ms until it exits
+        while not stop.wait(0.05):
+            peak[0] = max(peak[0], _tree_hwm_kb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - t0
+    stop.set()
+    sampler.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{v.name} failed ({proc.returncode}): {err[-2000:]}")
+    size = tree_size(out)
+    shutil.rmtree(out, ignore_errors=True)
+    return Sample(wall, ru.ru_utime + ru.ru_stime, peak[0] / 1024, size)
+
+
+def variants(server: pgtest.PgServer, dsn: str, jobs: int) -> list[Variant]:
+    py = sys.executable
+    pg_dump = str(server.pg_dump_path)
+    pydump = [py, "-m", "dumper", dsn, "--out", "{out}", "--no-report", "--quiet"]
+    nosplit = {"PYDUMP_SPLIT_MIN_PAGES": str(10**12)}
+    return [
+        Variant("floor (COPY read & discard)", [py, "-m", "benchmarks.run", "--floor", dsn]),
+        Variant("pg_dump -Fp | gzip", ["sh", "-c", f"'{pg_dump}' -Fp -d '{dsn}' | gzip -6 > '{{out}}/dump.sql.gz'"]),
+        Variant("pg_dump -Fp -Z0", [pg_dump, "-Fp", "-Z0", "-d", dsn, "-f", "{out}/dump.sql"]),
+        Variant(f"pg_dump -Fd -j{jobs}", [pg_dump, "-Fd", f"-j{jobs}", "-d", dsn, "-f", "{out}/dir"]),
+        Variant("pydump -j1", pydump + ["-j1", "--csv", "none"]),
+        Variant(f"pydump -j{jobs}", pydump + [f"-j{jobs}", "--csv", "none"]),
+        Variant(f"pydump -j{jobs} no split", pydump + [f"-j{jobs}", "--csv", "none"], env=nosplit),
+        Variant(f"pydump -j{jobs} zstd", pydump + [f"-j{jobs}", "--csv", "none", "--compress", "zstd"]),
+        Variant(f"pydump -j{jobs} none", pydump + [f"-j{jobs}", "--csv", "none", "--compress", "none"]),
+        Variant(f"pydump -j{jobs} --csv all", pydump + [f"-j{jobs}", "--csv", "all"]),
+    ]
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def render(vs: list[Variant], *, size_mb: int, actual: int, server: str, rounds: int, jobs: int) -> str:
+    base = next(v for v in vs if v.name == "pg_dump -Fp | gzip")
+    bw = median([s.wall for s in base.samples])
+    bs = median([s.size for s in base.samples])
+    lines = [
+        f"Dataset: --size {size_mb} (≈{actual / 1e6:.0f} MB of heap+TOAST), PostgreSQL {server}, "
+        f"{os.cpu_count()} cores ({platform.machine()}, {platform.python_implementation()} {platform.python_version()}), "
+        f"-j{jobs}, {rounds} rounds alternating, medians. CPU = user+sys of the client process tree "
+        "(the server's CPU is not counted).",
+        "",
+        "| variant | wall s | CPU s | peak RSS MB | output MB | wall / pg_dump\\|gzip | size / pg_dump\\|gzip |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for v in vs:
+        w = median([s.wall for s in v.samples])
+        c = median([s.cpu for s in v.samples])
+        r = max(s.rss_mb for s in v.samples)
+        z = median([s.size for s in v.samples])
+        size_cell = f"{z / 1e6:.1f}" if z else "–"
+        ratio = f"{z / bs:.2f}" if z else "–"
+        lines.append(f"| {v.name.replace('|', chr(92) + '|')} | {w:.2f} | {c:.2f} | {r:.0f} | {size_cell} | {w / bw:.2f} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=100, help="dataset size in MB (default 100)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--server", help="server kind (pg15, pg16, ...); default: the newest available")
+    ap.add_argument("--only", help="comma-separated substrings: run only the matching variants (plus the baseline)")
+    ap.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS.md"), help="where to write the table ('-': nowhere)")
+    ap.add_argument("--floor", metavar="DSN", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.floor:
+        floor(args.floor)
+        return 0
+    kinds = {k.name: k for k in pgtest.available_kinds()}
+    if not kinds:
+        print("no local PostgreSQL server binaries (system or pgserver)", file=sys.stderr)
+        return 2
+    kind = kinds[args.server] if args.server else max(kinds.values(), key=lambda k: k.version)
+    server = pgtest.start_local(kind)
+    work = Path(tempfile.mkdtemp(prefix="pydump-bench-"))
+    try:
+        dsn = server.create_database("bench")
+        t = time.monotonic()
+        build_dataset(dsn, args.size)
+        actual = data_bytes(dsn)
+        version = pgtest.query(dsn, "SHOW server_version")[0][0].split()[0]
+        print(f"dataset: {actual / 1e6:.0f} MB in {time.monotonic() - t:.0f} s on PostgreSQL {version}", flush=True)
+        vs = variants(server, dsn, args.jobs)
+        if args.only:
+            keys = [k.strip() for k in args.only.split(",")]
+            vs = [v for v in vs if v.name == "pg_dump -Fp | gzip" or any(k in v.name for k in keys)]
+        for r in range(args.rounds):
+            k = r % len(vs)
+            for v in vs[k:] + vs[:k]:
+                s = run_once(v, work)
+                v.samples.append(s)
+                print(f"round {r + 1}: {v.name:32s} {s.wall:7.2f} s  cpu {s.cpu:6.2f} s  rss {s.rss_mb:5.0f} MB  "
+                      f"{s.size / 1e6:8.1f} MB", flush=True)
+        table = render(vs, size_mb=args.size, actual=actual, server=version, rounds=args.rounds, jobs=args.jobs)
+        print("\n" + table)
+        if args.results != "-":
+            Path(args.results).write_text("# Benchmark results\n\nWritten by `python -m benchmarks.run --size "
+                                          f"{args.size}` (`make bench SIZE={args.size}`).\n\n" + table)
+    finally:
+        server.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
