@@ -62,9 +62,23 @@ def pytest_report_header(config):
     return f"pydump test servers: {', '.join(names) or 'NONE AVAILABLE'}"
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "all_versions: run on every available server version (fidelity tests); other tests run on "
+        "the first available server only, unless PYDUMP_TEST_ALL_VERSIONS=1",
+    )
+
+
 def pytest_generate_tests(metafunc):
+    """Fidelity depends on the server version, so those tests run on every version; the rest
+    (options, layout, failures, security, ...) test pydump's own logic and run on the first
+    available server, which keeps `make test` within its time budget on two cores."""
     if "pg_server" in metafunc.fixturenames:
         names = _names(metafunc.config) or ["none"]
+        every = metafunc.definition.get_closest_marker("all_versions") is not None
+        if not every and os.environ.get("PYDUMP_TEST_ALL_VERSIONS") != "1":
+            names = names[:1]
         metafunc.parametrize("pg_server", names, indirect=True, ids=names, scope="session")
 
 

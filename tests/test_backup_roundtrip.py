@@ -16,6 +16,8 @@ from psycopg.conninfo import conninfo_to_dict
 import oracle
 from helpers import copy_blocks, dump_ok, load_json, read_script, run_pydump, scratch_db, user_tables
 
+pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
+
 
 @pytest.fixture(scope="module")
 def source(pg_server):

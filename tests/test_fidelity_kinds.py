@@ -25,6 +25,8 @@ import pytest
 import oracle
 import pgtest
 
+pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
+
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "s3cr3t-kinds-pw"
 

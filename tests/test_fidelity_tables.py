@@ -8,6 +8,8 @@ loops, NOT VALID constraints over violating rows, triggers that write into other
 
 from __future__ import annotations
 
+import pytest
+
 import gzip
 import json
 import subprocess
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import oracle
 import pgtest
+
+pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
 
 
 def run_pydump(dsn: str, out: Path, *args: str) -> Path:

@@ -17,6 +17,8 @@ from psycopg.conninfo import conninfo_to_dict
 import oracle
 import pgtest
 
+pytestmark = pytest.mark.all_versions  # every server the tests can start must work
+
 CATEGORY_SCHEMAS = {"auth", "storage", "prediction", "crawler", "rbac", "agents", "rag",
                     "marketing", "law", "engineering", "leads", "company_data", "risk",
                     "code_ops", "public"}

@@ -20,6 +20,8 @@ import oracle
 import pgtest
 from restore.cli import main
 
+pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
+
 #: Every fixture present (others add fixtures while this file exists); contrib-only ones skip where unavailable.
 FIXTURES = sorted(p.stem for p in pgtest.FIXTURES_DIR.glob("*.sql"))
 
