@@ -214,6 +214,7 @@ def variants(server: pgtest.PgServer, dsn: str, jobs: int) -> list[Variant]:
         Variant(f"pydump -j{jobs}", pydump + [f"-j{jobs}", "--csv", "none"]),
         Variant(f"pydump -j{jobs} no split", pydump + [f"-j{jobs}", "--csv", "none"], env=nosplit),
         Variant(f"pydump -j{jobs} zstd", pydump + [f"-j{jobs}", "--csv", "none", "--compress", "zstd"]),
+        Variant("pydump -j1 none", pydump + ["-j1", "--csv", "none", "--compress", "none"]),
         Variant(f"pydump -j{jobs} none", pydump + [f"-j{jobs}", "--csv", "none", "--compress", "none"]),
         Variant(f"pydump -j{jobs} --csv all", pydump + [f"-j{jobs}", "--csv", "all"]),
     ]

@@ -277,6 +277,7 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     n_tables = len({e.extra["table"] for e in data_entries})
     est = sum(sizes[e.extra["_rel"].oid].total_bytes if e.extra["_rel"].oid in sizes else int(e.extra.get("pages", 0)) * 8192
               for e in data_entries if "part" not in e.extra or e.extra["part"][0] == 1)
+    known: dict[str, tuple[int, str] | None] = {}  # files hashed while written
     progress.start_tables(n_tables, est)
     tasks = _make_tasks(data_entries, tmp, sizes, progress) if pool is not None else {}
     t_data0 = time.monotonic()
@@ -323,6 +324,7 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
             script.write(b"\\.\n\n")
             if csv is not None:
                 csv.close()
+                known[e.extra["csv"]] = csv.file.digest()
             progress.table_done(key, rows)
         if e.extra.get("csv"):
             csv_files[e.extra["csv"]] = key
@@ -332,6 +334,7 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     script.write(FOOTER.encode())
     tw = time.monotonic()
     script.close()
+    known[dump_name] = script.digest()
     wait_s = time.monotonic() - tw
     if pool is not None:
         pool.close()
@@ -386,6 +389,7 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
         "unmatched_category_patterns": unmatched,
         "compression": {"method": method, "level": level, "engine": gzip_engine(level) if method == "gzip" else method},
         "dump_file": dump_name,
+        "_known": known,
         "csv_files": csv_files,
         "tables": len(row_counts),
         "rows": sum(row_counts.values()),
@@ -512,11 +516,19 @@ def _append_csv_part(final: Path, part: Path, *, last: bool) -> None:
 
 
 def _finish_directory(tmp: Path, meta: dict[str, Any]) -> None:
+    """List every file with size and sha256, then write metadata.json and fsync the directories.
+
+    Files hashed while they were written are not read back (the dump can be gigabytes),
+    unless their size shows that something was appended since.
+    """
+    known: dict[str, tuple[int, str] | None] = meta.pop("_known", {})
     files: dict[str, dict[str, Any]] = {}
     for p in sorted(tmp.rglob("*")):
         if p.is_file():
             rel = p.relative_to(tmp).as_posix()
-            files[rel] = {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+            size = p.stat().st_size
+            hit = known.get(rel)
+            files[rel] = {"bytes": size, "sha256": hit[1] if hit and hit[0] == size else sha256_file(p)}
     meta["files"] = files
     meta["size_bytes"] = sum(f["bytes"] for f in files.values())
     write_private(tmp / "metadata.json", orjson.dumps(meta, option=orjson.OPT_INDENT_2))

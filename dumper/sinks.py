@@ -117,6 +117,7 @@ class CompressedFile:
         self.fsync = fsync
         self.bytes_in = 0
         self.bytes_out = 0
+        self.sha = hashlib.sha256()  # on the writer thread; hashlib releases the GIL for big buffers
         self.error: BaseException | None = None
         self._q: queue.Queue[bytes | _Splice | None] | None = None
         self._t: threading.Thread | None = None
@@ -135,6 +136,12 @@ class CompressedFile:
             self._raise()
         self.bytes_in += len(data)
         self._put(data)
+
+    spliced = False
+
+    def digest(self) -> tuple[int, str] | None:
+        """(bytes, sha256) of what was written, known without reading the file back, if known."""
+        return None if self.spliced else (self.bytes_out, self.sha.hexdigest())
 
     def append_file(self, path: Path) -> None:
         """Append a finished file (a worker's compressed block) after what was written so far.
@@ -221,6 +228,7 @@ class CompressedFile:
     def _consume(self, data: bytes | _Splice) -> None:
         if isinstance(data, _Splice):
             self._end_member()
+            self.spliced = True  # these bytes bypass self.sha: the in-flight digest is void
             self.bytes_out += append_file(self.fd, data.path)
             os.unlink(data.path)
             return
@@ -250,6 +258,7 @@ class CompressedFile:
         os.close(self.fd)
 
     def _write_raw(self, out: bytes | memoryview) -> None:
+        self.sha.update(out)
         view = memoryview(out)
         while view:
             n = os.write(self.fd, view)
