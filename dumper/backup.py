@@ -74,10 +74,17 @@ def _new_dir_name(parent: Path, now: dt.datetime) -> str:
     return name
 
 
+def comment_safe(text: str) -> str:
+    """Text for a ``--`` comment line: psql and the server end such a comment at a newline
+    *or* a carriage return, so a name carrying either would smuggle SQL out of the comment."""
+    return text.replace("\r", " ").replace("\n", " ")
+
+
 def _entry_comment(e: Entry) -> str:
-    name = e.name.replace("\n", " ")
-    schema = (e.schema or "-").replace("\n", " ")
-    return f"-- pydump-entry: {e.id}\n-- Name: {name}; Type: {e.kind}; Schema: {schema}; Owner: {(e.owner or '-').replace(chr(10), ' ')}\n"
+    return (
+        f"-- pydump-entry: {e.id}\n-- Name: {comment_safe(e.name)}; Type: {e.kind}; "
+        f"Schema: {comment_safe(e.schema or '-')}; Owner: {comment_safe(e.owner or '-')}\n"
+    )
 
 
 class _Signals:
@@ -114,7 +121,9 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
     try:
         if out_parent.exists() and not out_parent.is_dir():
             raise OutputError(f"--out {out_parent} exists and is not a directory")
-        out_parent.mkdir(parents=True, exist_ok=True)
+        if not out_parent.exists():
+            # Directories we create to hold backups are private too, whatever the umask.
+            out_parent.mkdir(parents=True, mode=0o700, exist_ok=True)
     except OSError as e:
         raise output_error(e, out_parent) from None
     if not os.access(out_parent, os.W_OK | os.X_OK):
@@ -186,9 +195,13 @@ def prune_backups(parent: Path, keep: int, current: Path) -> list[Path]:
     Only directories named like a backup and holding a ``metadata.json`` count: a hidden
     ``.partial`` directory of a running backup, or anything else in the folder, is left alone.
     """
+    def age(p: Path) -> tuple[str, int]:  # 20260101_120000_10 is newer than ..._2
+        return (p.name[:15], int(p.name[16:] or 1))
+
     complete = sorted(
-        p for p in parent.iterdir()
-        if p.is_dir() and _BACKUP_NAME.match(p.name) and (p / "metadata.json").is_file() and p != current
+        (p for p in parent.iterdir()
+         if p.is_dir() and _BACKUP_NAME.match(p.name) and (p / "metadata.json").is_file() and p != current),
+        key=age,
     )
     removed = []
     excess = len(complete) + 1 - keep
@@ -270,7 +283,7 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     dump_name = "backup.sql" + SUFFIX[method]
     script = CompressedFile(tmp / dump_name, method, level)
     open_files.append(script)
-    script.write(HEADER.format(version=__version__, server=info.version, database=info.database.replace("\n", " "),
+    script.write(HEADER.format(version=__version__, server=info.version, database=comment_safe(info.database),
                                when=dt.datetime.now().astimezone().isoformat(timespec="seconds")).encode())
     row_counts: dict[str, int] = {}
     csv_files: dict[str, str] = {}

@@ -3,37 +3,45 @@
 The secrets in Supabase's ``auth`` schema (password hashes, one-time and refresh tokens,
 MFA seeds, OAuth provider tokens) are replaced *in the COPY query*, so they never leave the
 server. The placeholders keep rows restorable and the application's assumptions intact:
-NULL stays NULL and '' stays '' (GoTrue treats those differently), unique columns stay
-unique (the placeholder carries an md5 of the old value), and a password hash becomes a
-well-formed bcrypt string that no password matches.
+
+- NULL stays NULL and '' stays '' (GoTrue treats the two differently);
+- every other token becomes ``redacted-<md5(salt || value)>`` with a random salt made for
+  this one dump and never written anywhere: equal tokens stay equal (so the partial unique
+  indexes on token columns hold and ``refresh_tokens.parent`` still points at its parent's
+  token), different tokens stay different, and without the salt nobody can test guesses
+  of a low-entropy secret (a 6-digit OTP) against the placeholder;
+- a password hash becomes a well-formed bcrypt string that no password matches.
 """
 
 from __future__ import annotations
 
+import secrets
+
 from dumper.ident import quote_ident, quote_literal
 
-# A syntactically valid bcrypt hash whose 31-character salt+hash part contains a character
-# ('!') outside bcrypt's alphabet: every verification fails, nothing crashes.
+# A bcrypt-shaped hash whose salt+hash part uses a character ('!') outside bcrypt's alphabet:
+# every verification fails, nothing crashes.
 _DEAD_BCRYPT = "$2a$10$" + "!" * 53
 
-_SECRET = "secret"  # replaced by a constant
-_UNIQUE = "unique"  # replaced by a constant + md5 of the old value
+_TOKEN = "token"
 _PASSWORD = "password"
 
 RULES: dict[tuple[str, str], dict[str, str]] = {
     ("auth", "users"): {
-        "encrypted_password": _PASSWORD, "confirmation_token": _SECRET, "recovery_token": _SECRET,
-        "email_change_token_new": _SECRET, "email_change_token_current": _SECRET,
-        "phone_change_token": _SECRET, "reauthentication_token": _SECRET,
+        "encrypted_password": _PASSWORD, "confirmation_token": _TOKEN, "recovery_token": _TOKEN,
+        "email_change_token_new": _TOKEN, "email_change_token_current": _TOKEN,
+        "phone_change_token": _TOKEN, "reauthentication_token": _TOKEN,
     },
-    ("auth", "refresh_tokens"): {"token": _UNIQUE},
-    ("auth", "sessions"): {"refresh_token_hmac_key": _SECRET},
-    ("auth", "one_time_tokens"): {"token_hash": _UNIQUE},
-    ("auth", "mfa_factors"): {"secret": _SECRET},
-    ("auth", "mfa_challenges"): {"otp_code": _SECRET},
-    ("auth", "flow_state"): {"auth_code": _UNIQUE, "provider_access_token": _SECRET, "provider_refresh_token": _SECRET},
-    ("auth", "oauth_clients"): {"client_secret_hash": _SECRET},
+    ("auth", "refresh_tokens"): {"token": _TOKEN, "parent": _TOKEN},
+    ("auth", "sessions"): {"refresh_token_hmac_key": _TOKEN},
+    ("auth", "one_time_tokens"): {"token_hash": _TOKEN},
+    ("auth", "mfa_factors"): {"secret": _TOKEN},
+    ("auth", "mfa_challenges"): {"otp_code": _TOKEN},
+    ("auth", "flow_state"): {"auth_code": _TOKEN, "provider_access_token": _TOKEN, "provider_refresh_token": _TOKEN},
+    ("auth", "oauth_clients"): {"client_secret_hash": _TOKEN},
 }
+
+_SALT = secrets.token_hex(16)  # one per process, i.e. per dump
 
 
 def redacted_select(schema: str, table: str, identity: str, columns: list[str]) -> str | None:
@@ -44,17 +52,15 @@ def redacted_select(schema: str, table: str, identity: str, columns: list[str]) 
     parts = []
     for col in columns:
         kind = rules.get(col)
-        if kind is None:
-            parts.append(quote_ident(col))
-            continue
         c = quote_ident(col)
+        if kind is None:
+            parts.append(c)
+            continue
         if kind == _PASSWORD:
             new = quote_literal(_DEAD_BCRYPT)
-        elif kind == _UNIQUE:
-            new = f"'redacted-' || pg_catalog.md5({c}::text)"
         else:
-            new = "'redacted'"
-        # The column keeps its type: COPY then prints the placeholder as that type would.
+            new = f"'redacted-' || pg_catalog.md5({quote_literal(_SALT)} || {c}::text)"
+        # COPY prints the text; loading it back into the column's own type works for text types.
         parts.append(f"CASE WHEN {c} IS NULL OR {c}::text = '' THEN {c}::text ELSE {new} END AS {c}")
     return f"SELECT {', '.join(parts)} FROM ONLY {identity}"
 

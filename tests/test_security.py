@@ -442,8 +442,6 @@ def _auth_backup(run_sql, make_db, tmp_path, *args, extra_sql: str = ""):
     src = make_db("auth")
     run_sql(src, AUTH_DDL + AUTH_DATA + extra_sql)
     proc = run_pydump(src, tmp_path / "out", "--redact-auth", *args)
-    if proc.returncode == 2 and "redact-auth" in proc.stderr:
-        pytest.xfail(f"--redact-auth is not available: {proc.stderr.strip()}")
     return src, backup_dir(proc, tmp_path)
 
 
@@ -457,12 +455,7 @@ def _secret_values(src: str) -> list[str]:
 
 @pytest.mark.parametrize("data", [
     "one-token-each",
-    pytest.param("several-users-with-tokens", marks=pytest.mark.xfail(strict=False, reason=(
-        "dumper/redact.py: _SECRET columns become the constant 'redacted', but Supabase has partial UNIQUE "
-        "indexes on auth.users confirmation_token, recovery_token, email_change_token_current, "
-        "email_change_token_new and reauthentication_token (WHERE col !~ '^[0-9 ]*$'): with two users holding "
-        "tokens the replay fails 'could not create unique index confirmation_token_idx'. Make these "
-        "placeholders unique (e.g. 'redacted-' || row number or a random uuid)."))),
+    "several-users-with-tokens",
 ])
 def test_redact_auth_replaces_secrets_and_replays(run_sql, make_db, tmp_path, data):
     src, d = _auth_backup(run_sql, make_db, tmp_path, extra_sql=ONE_TOKEN_EACH if data == "one-token-each" else "")
@@ -504,12 +497,6 @@ def test_redact_auth_replaces_secrets_and_replays(run_sql, make_db, tmp_path, da
     assert "SECRET" not in pw
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "dumper/redact.py: unique auth columns (refresh_tokens.token, one_time_tokens.token_hash, "
-    "flow_state.auth_code) are replaced by 'redacted-' || md5(old value): the md5 of a low-entropy "
-    "secret (a 6-digit OTP's token_hash is sha224(email||otp)) lets anyone with the redacted copy test "
-    "guesses offline. Use a value unrelated to the secret that is still unique, e.g. "
-    "'redacted-' || row_number() over () or gen_random_uuid()."))
 def test_redact_auth_placeholders_are_not_derived_from_the_secrets(run_sql, make_db, tmp_path):
     src, d = _auth_backup(run_sql, make_db, tmp_path)
     files = all_backup_bytes(d)
@@ -520,10 +507,6 @@ def test_redact_auth_placeholders_are_not_derived_from_the_secrets(run_sql, make
             assert digest not in blob, f"the backup holds {algo}({v!r})"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "dumper/redact.py RULES: auth.refresh_tokens.parent is not redacted, but GoTrue stores the parent "
-    "refresh token's own token string there, so every token of a rotation chain but the newest stays in "
-    "the backup. Redact parent with the same mapping as token (NULL/'' kept), so chains stay linked."))
 def test_redact_auth_covers_refresh_token_parents(run_sql, make_db, tmp_path):
     src = make_db("auth_chain")
     run_sql(src, AUTH_DDL + AUTH_DATA + "UPDATE auth.refresh_tokens SET parent = 'SECRETrt' || (id - 1)"
@@ -597,8 +580,6 @@ def test_skip_unreadable(pg_server, make_db, run_sql, reader_role, tmp_path):
     assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
 
     proc = run_pydump(dsn, tmp_path / "out", "--skip-unreadable")
-    if proc.returncode == 2 and "skip-unreadable" in proc.stderr:
-        pytest.xfail(f"--skip-unreadable is not available: {proc.stderr.strip()}")
     d = backup_dir(proc, tmp_path)
     summary = json.loads(proc.stdout)
     meta = json.loads((d / "metadata.json").read_text())
@@ -620,16 +601,7 @@ def test_skip_unreadable(pg_server, make_db, run_sql, reader_role, tmp_path):
         assert conn.execute("SELECT count(*) FROM public.secret_t").fetchone()[0] == 0
 
 
-CR_REASON = (
-    "dumper/backup.py _entry_comment (and the HEADER's database name) replace only '\\n' in names written "
-    "into '-- Name: ...; Schema: ...; Owner: ...' comment lines, but psql and the server also end a '--' "
-    "comment at '\\r': a table/schema/role/database name containing '\\r' turns the rest of the name into "
-    "SQL that psql executes (e.g. COPY ... TO PROGRAM as the superuser running the restore). Replace "
-    "'\\r' as well (pg_dump's sanitize_line replaces both \\n and \\r).")
-
-
-@pytest.mark.parametrize("via", [pytest.param("psql", marks=pytest.mark.xfail(strict=False, reason=CR_REASON)),
-                                 "pyrestore"])
+@pytest.mark.parametrize("via", ["psql", "pyrestore"])
 def test_carriage_return_in_names_injects_nothing(pg_server, make_db, run_sql, tmp_path, via):
     clear_pwned()
     payload = "\rCOPY (SELECT) TO PROGRAM 'touch /tmp/pwned_cr';--"
