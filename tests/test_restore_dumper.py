@@ -74,7 +74,7 @@ def test_full_restore_of_every_fixture_is_identical(fixture_db, make_db, tmp_pat
         ref = make_db("psql")
         prc, err = oracle.psql_replay(make_db.server, ref, next(b.glob("backup.sql*")), check=False)
         if prc != 0:
-            pytest.xfail(f"the backup of {fixture}.sql does not replay with psql either (dumper): {err.strip()[:300]}")
+            pytest.fail(f"the backup of {fixture}.sql does not replay with psql either (dumper): {err.strip()[:300]}")
     assert rc == 0
     oracle.assert_same_database(make_db.server, src, dst)
 
