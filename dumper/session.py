@@ -54,6 +54,8 @@ def redact(dsn: str) -> str:
     except psycopg.ProgrammingError:
         return "<unparseable connection string>"
     parts.pop("password", None)
+    if not parts:
+        return "(libpq defaults / PG* environment)"
     return psycopg.conninfo.make_conninfo(**{k: v for k, v in parts.items() if v is not None})
 
 

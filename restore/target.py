@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from dumper.session import redact
 from restore.errors import ConnectionFailure, StatementFailed, TargetNotEmpty, UsageError
 
 #: Schemas that are never "user objects" of a target.
@@ -27,16 +28,8 @@ def resolve_dsn(arg: str | None) -> str:
     return os.environ.get("DATABASE_URL", "")
 
 
-def redact_dsn(dsn: str) -> str:
-    """A printable form of a DSN with any password removed (never echo secrets into logs)."""
-    try:
-        params = conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        return "<unparseable connection string>"
-    params.pop("password", None)
-    if not params:
-        return "(libpq defaults / PG* environment)"
-    return make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
+# One redaction for both tools: a printable DSN with any password removed.
+redact_dsn = redact
 
 
 def connect(dsn: str, *, autocommit: bool = True, application_name: str = "pyrestore") -> psycopg.Connection:

@@ -291,3 +291,19 @@ def temp_role(server: PgServer, *, password: str | None = None, superuser: bool 
                 pgtest.wait_for(lambda: not conn.execute(
                     "SELECT 1 FROM pg_stat_activity WHERE usename = %s", (name,)).fetchone(), timeout=5)
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+#: Foreign-key cycles (a pair, a self-reference) with rows: data-only loads must cope with them.
+CYCLES = """
+CREATE SCHEMA cyc;
+CREATE TABLE cyc.a (id int PRIMARY KEY, b_id int);
+CREATE TABLE cyc.b (id int PRIMARY KEY, a_id int REFERENCES cyc.a);
+ALTER TABLE cyc.a ADD FOREIGN KEY (b_id) REFERENCES cyc.b;
+CREATE TABLE cyc.tree (id int PRIMARY KEY, parent int REFERENCES cyc.tree, label text);
+CREATE TABLE cyc.child (id serial PRIMARY KEY, a_id int NOT NULL REFERENCES cyc.a);
+INSERT INTO cyc.a VALUES (1, NULL), (2, NULL);
+INSERT INTO cyc.b VALUES (10, 1), (20, 2);
+UPDATE cyc.a SET b_id = 10 * id;
+INSERT INTO cyc.tree VALUES (3, NULL, 'root'), (1, 3, 'leaf'), (2, 1, 'leaf of leaf');
+INSERT INTO cyc.child (a_id) SELECT 1 + g % 2 FROM generate_series(1, 50) g;
+"""

@@ -18,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 import oracle
 import pgtest
+from helpers import CYCLES
 from restore.cli import main
 
 pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
@@ -25,19 +26,6 @@ pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
 #: Every fixture present (others add fixtures while this file exists); contrib-only ones skip where unavailable.
 FIXTURES = sorted(p.stem for p in pgtest.FIXTURES_DIR.glob("*.sql"))
 
-CYCLES = """
-CREATE SCHEMA cyc;
-CREATE TABLE cyc.a (id int PRIMARY KEY, b_id int);
-CREATE TABLE cyc.b (id int PRIMARY KEY, a_id int REFERENCES cyc.a);
-ALTER TABLE cyc.a ADD FOREIGN KEY (b_id) REFERENCES cyc.b;
-CREATE TABLE cyc.tree (id int PRIMARY KEY, parent int REFERENCES cyc.tree, label text);
-CREATE TABLE cyc.child (id serial PRIMARY KEY, a_id int NOT NULL REFERENCES cyc.a);
-INSERT INTO cyc.a VALUES (1, NULL), (2, NULL);
-INSERT INTO cyc.b VALUES (10, 1), (20, 2);
-UPDATE cyc.a SET b_id = 10 * id;
-INSERT INTO cyc.tree VALUES (3, NULL, 'root'), (1, 3, 'leaf'), (2, 1, 'leaf of leaf');
-INSERT INTO cyc.child (a_id) SELECT 1 + g % 2 FROM generate_series(1, 50) g;
-"""
 
 
 def _env() -> dict[str, str]:

@@ -22,6 +22,7 @@ from psycopg import sql
 
 import oracle
 import pgtest
+from helpers import CYCLES
 from restore.cli import main
 
 _HEADER = re.compile(r"^-- (?:Data for )?Name: (.*); Type: (.*); Schema: (.*); Owner: (.*)$")
@@ -120,19 +121,6 @@ def write_metadata(out: Path) -> None:
     (out / "metadata.json").write_text(json.dumps({"format": 1, "tool": {"name": "test", "version": "0"}, "files": files}))
 
 
-CYCLES = """
-CREATE SCHEMA cyc;
-CREATE TABLE cyc.a (id int PRIMARY KEY, b_id int);
-CREATE TABLE cyc.b (id int PRIMARY KEY, a_id int REFERENCES cyc.a);
-ALTER TABLE cyc.a ADD FOREIGN KEY (b_id) REFERENCES cyc.b;
-CREATE TABLE cyc.tree (id int PRIMARY KEY, parent int REFERENCES cyc.tree, label text);
-CREATE TABLE cyc.child (id serial PRIMARY KEY, a_id int NOT NULL REFERENCES cyc.a);
-INSERT INTO cyc.a VALUES (1, NULL), (2, NULL);
-INSERT INTO cyc.b VALUES (10, 1), (20, 2);
-UPDATE cyc.a SET b_id = 10 * id;
-INSERT INTO cyc.tree VALUES (3, NULL, 'root'), (1, 3, 'leaf'), (2, 1, 'leaf of leaf');
-INSERT INTO cyc.child (a_id) SELECT 1 + g % 2 FROM generate_series(1, 50) g;
-"""
 
 
 def pyrestore(*args: str) -> int:
