@@ -11,9 +11,13 @@ on it sees exactly the leader's instant, so every COPY of the backup describes o
 transaction is open, which the leader guarantees by holding its transaction until the end.
 The leader's ``ACCESS SHARE`` locks keep DDL away from every table the workers read.
 
-Workers are threads, not processes: psycopg releases the GIL while it waits on the socket,
-and zlib, isal and zstandard release it while they compress, so N threads keep N cores busy
-without pickling anything. Each worker compresses its block (entry header, ``COPY ... FROM
+Workers are processes, each driven by a thread of the leader. Threads alone would be
+simpler, but psycopg hands over COPY data one row per message and that per-row step holds
+the GIL (about 1 µs a row): measured on 2 cores, two threads were no faster than one. A
+spawned process per worker has its own interpreter, so the per-row work of N workers runs on
+N cores; the leader's thread only sends the task and relays progress. ``PYDUMP_WORKERS=threads``
+keeps everything in one process (for debugging, or where processes cannot be spawned).
+Each worker compresses its block (entry header, ``COPY ... FROM
 stdin;``, data, ``\\.``) into one complete gzip member (zstd frame) spooled to a file in the
 backup's temporary directory, so memory stays flat however large a table is. The leader
 appends the finished spools to the script in TOC order with an in-kernel byte copy: the
@@ -34,8 +38,10 @@ none above: rows on pages past the size measured at planning time cannot be lost
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -46,6 +52,7 @@ import psycopg
 
 from dumper import ident
 from dumper.data import CopyResult, stream_copy
+from dumper import errors as _errors
 from dumper.errors import DumpError, ServerError
 from dumper.session import _SETUP, connect
 from dumper.sinks import CompressedFile, CsvSink
@@ -177,6 +184,8 @@ class WorkerPool:
         self._q: queue.Queue[Task | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._conns: list[psycopg.Connection[Any]] = []
+        self._children: list[_Child] = []
+        self.processes = os.environ.get("PYDUMP_WORKERS", "processes") != "threads"
         self._lock = threading.Lock()
         self._ready = threading.Semaphore(0)
         self.connect_errors: list[str] = []
@@ -224,6 +233,8 @@ class WorkerPool:
                 c.close()
             except Exception:
                 pass
+        for ch in self._children:
+            ch.stop()
 
     def abort(self) -> None:
         """Failure or interrupt: stop workers mid-COPY (cancel request) and release them."""
@@ -239,6 +250,9 @@ class WorkerPool:
             self._q.put(None)
         with self._lock:
             conns = list(self._conns)
+            children = list(self._children)
+        for ch in children:  # their threads then see the pipe close and end
+            ch.kill()
         for c in conns:
             try:
                 c.cancel_safe(timeout=2) if hasattr(c, "cancel_safe") else c.cancel()
@@ -253,23 +267,21 @@ class WorkerPool:
                 pass
 
     # -- worker side --------------------------------------------------------------------------
-    def _connect(self) -> psycopg.Connection[Any] | None:
+    def _connect(self) -> "psycopg.Connection[Any] | _Child | None":
+        if self.processes:
+            child = _Child(self.dsn, self.snapshot, self.method, self.level)
+            err = child.ready()
+            if err is not None:
+                self.connect_errors.append(err)
+                child.kill()
+                return None
+            with self._lock:
+                self._children.append(child)
+            return child
         try:
-            conn = connect(self.dsn, application_name="pydump worker")
+            conn = open_worker_connection(self.dsn, self.snapshot)
         except DumpError as e:
             self.connect_errors.append(str(e))
-            return None
-        try:
-            with conn.cursor() as cur:
-                for stmt in _SETUP:
-                    cur.execute(stmt)
-            conn.commit()
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            conn.execute("SET TRANSACTION SNAPSHOT " + ident.quote_literal(self.snapshot))
-        except psycopg.Error as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-            self.connect_errors.append(f"cannot import the snapshot: {msg}")
-            conn.close()
             return None
         with self._lock:
             self._conns.append(conn)
@@ -307,24 +319,145 @@ class WorkerPool:
                         pass
                 task.done.set()
 
-    def _do(self, conn: psycopg.Connection[Any], task: Task) -> None:
-        # The spool is one complete gzip member / zstd frame; its own writer thread
-        # compresses while this thread waits for the next COPY message.
-        out = CompressedFile(task.spool, self.method, self.level, fsync=False)
-        csv: CsvSink | None = None
+    def _do(self, conn: "psycopg.Connection[Any] | _Child", task: Task) -> None:
+        spec = task_spec(task)
+        if isinstance(conn, _Child):
+            task.result = conn.run(spec, self.on_bytes)
+        else:
+            task.result = copy_to_spool(conn, spec, self.method, self.level, self.on_bytes)
+
+
+def open_worker_connection(dsn: str, snapshot: str) -> psycopg.Connection[Any]:
+    """A connection with the dump's session settings, inside the leader's snapshot."""
+    conn = connect(dsn, application_name="pydump worker")
+    try:
+        with conn.cursor() as cur:
+            for stmt in _SETUP:
+                cur.execute(stmt)
+        conn.commit()
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.execute("SET TRANSACTION SNAPSHOT " + ident.quote_literal(snapshot))
+    except psycopg.Error as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        conn.close()
+        raise ServerError(f"cannot import the snapshot: {msg}") from None
+    return conn
+
+
+def task_spec(task: Task) -> dict[str, Any]:
+    """What a worker needs of a task: plain values, so it can cross a process boundary."""
+    return {"statement": task.statement, "head": task.head, "spool": str(task.spool),
+            "csv_path": str(task.csv_path) if task.csv_path is not None else None,
+            "csv_columns": task.csv_columns, "csv_header": task.csv_header}
+
+
+def copy_to_spool(conn: psycopg.Connection[Any], spec: dict[str, Any], method: str, level: int,
+                  on_bytes: Callable[[int], None] | None) -> CopyResult:
+    """One COPY block into its spool: one complete gzip member / zstd frame (and CSV)."""
+    out = CompressedFile(Path(spec["spool"]), method, level, fsync=False)
+    csv: CsvSink | None = None
+    try:
+        out.write(spec["head"])
+        sinks = [out.write]
+        if spec["csv_path"] is not None:
+            csv = CsvSink(Path(spec["csv_path"]), spec["csv_columns"], header=spec["csv_header"])
+            sinks.append(csv.write)
+        result = stream_copy(conn, spec["statement"], sinks, on_chunk=on_bytes)
+        out.write(b"\\.\n\n")
+        out.close()
+        if csv is not None:
+            csv.close()
+        return result
+    except BaseException:
+        out.abort()
+        if csv is not None:
+            csv.abort()
+        raise
+
+
+class _Child:
+    """A spawned worker process and the pipe to it (one task at a time).
+
+    Messages from the child: ``("ready",)``, ``("error", message)`` (could not connect or
+    import the snapshot), ``("bytes", n)`` (progress), ``("done", rows, bytes)``,
+    ``("fail", error class name, message)``. Errors keep their class, so the exit code is
+    the same as without workers.
+    """
+
+    def __init__(self, dsn: str, snapshot: str, method: str, level: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.pipe, child_end = ctx.Pipe()
+        self.proc = ctx.Process(target=_child_main, args=(child_end, dsn, snapshot, method, level),
+                                name="pydump-worker", daemon=True)
+        self.proc.start()
+        child_end.close()
+
+    def _recv(self) -> tuple[Any, ...]:
         try:
-            out.write(task.head)
-            sinks = [out.write]
-            if task.csv_path is not None:
-                csv = CsvSink(task.csv_path, task.csv_columns, header=task.csv_header)
-                sinks.append(csv.write)
-            task.result = stream_copy(conn, task.statement, sinks, on_chunk=self.on_bytes)
-            out.write(b"\\.\n\n")
-            out.close()
-            if csv is not None:
-                csv.close()
-        except BaseException:
-            out.abort()
-            if csv is not None:
-                csv.abort()
-            raise
+            return self.pipe.recv()  # type: ignore[no-any-return]
+        except (EOFError, OSError):
+            raise ServerError("a parallel worker process ended unexpectedly") from None
+
+    def ready(self) -> str | None:
+        try:
+            msg = self._recv()
+        except ServerError as e:
+            return str(e)
+        return None if msg[0] == "ready" else str(msg[1])
+
+    def run(self, spec: dict[str, Any], on_bytes: Callable[[int], None] | None) -> CopyResult:
+        self.pipe.send(spec)
+        while True:
+            msg = self._recv()
+            if msg[0] == "bytes":
+                if on_bytes is not None:
+                    on_bytes(msg[1])
+            elif msg[0] == "done":
+                return CopyResult(msg[1], msg[2])
+            else:
+                cls = getattr(_errors, msg[1], None)
+                if not (isinstance(cls, type) and issubclass(cls, DumpError)):
+                    cls = ServerError
+                raise cls(msg[2])
+
+    def stop(self) -> None:
+        try:
+            self.pipe.send(None)
+        except (OSError, ValueError):
+            pass
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGTERM: the child dies at once and the server ends its backend with the connection."""
+        if self.proc.is_alive():
+            self.proc.terminate()
+        self.proc.join(5)
+        self.pipe.close()
+
+
+def _child_main(pipe: Any, dsn: str, snapshot: str, method: str, level: int) -> None:
+    # Ctrl-C reaches the whole process group: the leader decides, and stops us itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        conn = open_worker_connection(dsn, snapshot)
+    except DumpError as e:
+        pipe.send(("error", str(e)))
+        return
+    pipe.send(("ready",))
+    while True:
+        try:
+            spec = pipe.recv()
+        except (EOFError, OSError):
+            break
+        if spec is None:
+            break
+        try:
+            r = copy_to_spool(conn, spec, method, level, lambda n: pipe.send(("bytes", n)))
+            pipe.send(("done", r.rows, r.bytes))
+        except DumpError as e:
+            pipe.send(("fail", type(e).__name__, str(e)))
+        except BaseException as e:  # noqa: BLE001 - reported to the leader, which decides
+            pipe.send(("fail", "ServerError", f"{type(e).__name__}: {e}"))
+    conn.close()
