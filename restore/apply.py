@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 ACL_KINDS = frozenset({"ACL", "DEFAULT ACL"})
 DATA_KINDS = frozenset({"TABLE DATA", "SEQUENCE SET", "BLOBS"})
+#: Selected as data (``--data-only``, ``--section data``) as pg_restore does, although they sit
+#: elsewhere in the script: large objects are created with their contents, and a
+#: materialized view's rows are its REFRESH.
+SELECTED_AS_DATA = DATA_KINDS | {"BLOB METADATA", "MATERIALIZED VIEW DATA"}
 RELATION_KINDS = frozenset({"TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "FOREIGN TABLE"})
 #: Entry kinds that belong to one table and follow it when ``-t`` selects that table.
 ATTACHED_KINDS = frozenset({"DEFAULT", "CONSTRAINT", "CHECK CONSTRAINT", "INDEX", "TRIGGER", "RULE", "POLICY",
@@ -100,7 +104,7 @@ class Selection:
         """Entry-level decision. Statements before the first entry (session SETs) always run."""
         if e is None:
             return True
-        section = "data" if e.kind in DATA_KINDS else e.section
+        section = "data" if e.kind in SELECTED_AS_DATA else e.section
         if section not in self.sections:
             return False
         if self.no_acl and e.kind in ACL_KINDS:

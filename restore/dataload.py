@@ -31,7 +31,7 @@ import psycopg
 from psycopg import sql
 
 from restore.apply import Replayer, Selection
-from restore.backup import Backup, Entry, split_qualified
+from restore.backup import Backup, Entry, qualified_key, split_qualified
 from restore.check import csv_files
 from restore.errors import RestoreError, StatementFailed, TargetNotEmpty, UsageError
 from restore.progress import Progress
@@ -41,6 +41,7 @@ COPY_CHUNK = 1 << 20
 EVENTS_TABLE = "code_ops.artifact_events"
 REPORT_NAME = "restore-db"
 _STASH = "_pyrestore_own_events"
+DATA_LOAD_KINDS = frozenset({"TABLE DATA", "SEQUENCE SET", "BLOB METADATA", "BLOBS", "MATERIALIZED VIEW DATA"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +52,18 @@ class ForeignKey:
     child: str
     parent: str
     definition: str
+    comment: str | None = None
 
     def drop_sql(self) -> sql.Composable:
         return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(_ident(self.child), sql.Identifier(self.name))
 
     def add_sql(self) -> sql.Composable:
-        return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+        add = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
             _ident(self.child), sql.Identifier(self.name), sql.SQL(self.definition))  # type: ignore[arg-type]
+        if self.comment is None:
+            return add
+        return add + sql.SQL("; COMMENT ON CONSTRAINT {} ON {} IS {}").format(
+            sql.Identifier(self.name), _ident(self.child), sql.Literal(self.comment))
 
 
 @dataclass(slots=True)
@@ -94,6 +100,38 @@ def foreign_keys(conn: psycopg.Connection, keys: Iterable[str]) -> list[ForeignK
         "   AND conparentid = 0 ORDER BY conrelid, conname",
         {"o": list(oid_of)}).fetchall()
     return [ForeignKey(r[0], oid_of[int(r[1])], oid_of[int(r[2])], r[3]) for r in rows]
+
+
+def not_valid_constraints(conn: psycopg.Connection, keys: Iterable[str]) -> list[ForeignKey]:
+    """CHECK and FK constraints marked NOT VALID on the tables to load.
+
+    NOT VALID means the source holds rows that break them, yet every new row is checked: the
+    backup's own rows could not be loaded while they exist. They are dropped for the load and
+    added back NOT VALID afterwards, as pg_dump's ordering does in a full restore.
+    """
+    oids: dict[int, str] = {}
+    for key in keys:
+        row = conn.execute("SELECT to_regclass(%s)::oid", [_ident(key).as_string(conn)]).fetchone()
+        if row and row[0] is not None:
+            oids[int(row[0])] = key
+    if not oids:
+        return []
+    # An inherited constraint can only be dropped where it is defined: on an ancestor
+    # (inheritance parent or partitioned table), whose DROP/ADD reaches every child.
+    rows = conn.execute(
+        "WITH RECURSIVE up(oid) AS (SELECT unnest(%s::oid[]) UNION"
+        "  SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid)"
+        " SELECT k.conname, n.nspname, c.relname, pg_get_constraintdef(k.oid),"
+        "        obj_description(k.oid, 'pg_constraint')"
+        "   FROM pg_constraint k JOIN up ON k.conrelid = up.oid"
+        "   JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        "  WHERE k.contype IN ('c', 'f') AND NOT k.convalidated AND k.coninhcount = 0 AND k.conparentid = 0"
+        "  ORDER BY n.nspname, c.relname, k.conname", [list(oids)]).fetchall()
+    out = []
+    for name, schema, rel, definition, comment in rows:
+        key = qualified_key(schema, rel)
+        out.append(ForeignKey(name, key, key, definition, comment))
+    return out
 
 
 def strongly_connected(nodes: list[str], edges: list[tuple[str, str]]) -> list[set[str]]:
@@ -237,15 +275,30 @@ class DataLoader:
         dropped: list[ForeignKey] = []
         if problems:
             dropped = self._neutralise(problems)
+        not_valid = [c for c in not_valid_constraints(self.conn, tables) if c not in dropped]
+        for c in not_valid:
+            try:
+                self.conn.execute(c.drop_sql())
+            except psycopg.Error as exc:
+                raise StatementFailed(f"cannot drop NOT VALID constraint {c.child}.{c.name} for the load: "
+                                      f"{exc.diag.message_primary or exc}") from exc
+        if not_valid:
+            dropped += not_valid
+            self.result.notes.append("NOT VALID constraints (the source's rows break them) were dropped for the load "
+                                     "and added back NOT VALID: " + ", ".join(f"{c.child}.{c.name}" for c in not_valid))
+            self.info(self.result.notes[-1])
         if self._stash_events:
             self.conn.execute(f"CREATE TEMP TABLE {_STASH} AS SELECT * FROM {EVENTS_TABLE}")
             self.conn.execute(f"DELETE FROM {EVENTS_TABLE}")
         try:
             if self.from_csv:
                 self._load_csv(order, csv_map, entries)
-                self._replay(lambda item, e: e is not None and e.kind == "SEQUENCE SET", "sequences")
+                self._replay(lambda item, e: e is not None and e.kind in ("SEQUENCE SET", "MATERIALIZED VIEW DATA"),
+                             "sequences")
             else:
-                self._replay(lambda item, e: e is None or e.kind in ("TABLE DATA", "SEQUENCE SET"), "data")
+                # Materialized view contents are data too (as in pg_restore --data-only): the
+                # REFRESH entries come last in the script, after the tables they read.
+                self._replay(lambda item, e: e is None or e.kind in DATA_LOAD_KINDS, "data")
         finally:
             if self.result.strategy == "replica":
                 self._reset_replica()
