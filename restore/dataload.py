@@ -290,6 +290,7 @@ class DataLoader:
         if self._stash_events:
             self.conn.execute(f"CREATE TEMP TABLE {_STASH} AS SELECT * FROM {EVENTS_TABLE}")
             self.conn.execute(f"DELETE FROM {EVENTS_TABLE}")
+        quiet = self._silence_triggers(tables)
         try:
             if self.from_csv:
                 self._load_csv(order, csv_map, entries)
@@ -302,6 +303,7 @@ class DataLoader:
         finally:
             if self.result.strategy == "replica":
                 self._reset_replica()
+            self._wake_triggers(quiet)
             if dropped:
                 self._recreate(dropped)
         if self._stash_events:
@@ -380,6 +382,53 @@ class DataLoader:
                                  f"(validated) after the load: {names}")
         self.info(self.result.notes[-1])
         return problems
+
+    _ENABLE = {"O": "ENABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
+
+    def _silence_triggers(self, tables: list[str]) -> list[tuple[str, str, str]]:
+        """Disable the user triggers of the tables to load, as pg_dump's --disable-triggers does.
+
+        The rows are the source's rows: a trigger that audits, stamps or copies rows into
+        another table would change or duplicate them (replica mode does not stop ``ENABLE
+        ALWAYS`` triggers, and a non-superuser cannot use it at all). Each trigger's own state
+        (enabled, replica, always) is put back afterwards; a trigger we may not alter is left
+        as it is, and the output says so.
+        """
+        oids = [o for o in (_regclass(self.conn, t) for t in tables) if o is not None]
+        if not oids:
+            return []
+        rows = self.conn.execute(
+            # Qualified names: the script's header empties search_path before we re-enable.
+            "SELECT format('%%I.%%I', n.nspname, c.relname), t.tgname, t.tgenabled::text FROM pg_trigger t"
+            " JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE t.tgrelid = ANY(%s::oid[]) AND NOT t.tgisinternal AND t.tgenabled <> 'D'"
+            " ORDER BY 1, 2", [oids]).fetchall()
+        done: list[tuple[str, str, str]] = []
+        skipped: list[str] = []
+        for rel, name, state in rows:
+            try:
+                with self.conn.transaction():
+                    self.conn.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(
+                        sql.SQL(rel), sql.Identifier(name)))
+                done.append((rel, name, state))
+            except psycopg.Error:
+                skipped.append(f"{rel}.{name}")
+        if done:
+            self.result.notes.append(f"user triggers disabled during the load and re-enabled after it: {len(done)}")
+            self.info(self.result.notes[-1])
+        if skipped:
+            self.result.notes.append("triggers left enabled (not allowed to alter them): " + ", ".join(skipped))
+            self.info(self.result.notes[-1])
+        return done
+
+    def _wake_triggers(self, triggers: list[tuple[str, str, str]]) -> None:
+        for rel, name, state in triggers:
+            try:
+                self.conn.execute(sql.SQL("ALTER TABLE {} {} TRIGGER {}").format(
+                    sql.SQL(rel), sql.SQL(self._ENABLE.get(state, "ENABLE")), sql.Identifier(name)))
+            except psycopg.Error:
+                if not self.conn.autocommit:
+                    break  # an aborted transaction rolls the DISABLE back anyway
 
     def _reset_replica(self) -> None:
         try:
