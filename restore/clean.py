@@ -7,14 +7,29 @@ schema, and every foreign key (post-data, at the end of the TOC) before any tabl
 What is dropped, and why not more:
 
 * foreign keys explicitly (``ALTER TABLE ... DROP CONSTRAINT``): they are the only edges
-  between tables, so once they are gone each table can go without ``CASCADE``;
-* tables, views, materialized views, sequences, functions/procedures, types/domains, event
-  triggers, publications, and schemas the backup creates (never ``public``, which the
-  backup does not create either);
-* not indexes, constraints, triggers, policies, rules, defaults, comments, grants: they go
-  with their table or object;
+  between tables, so once they are gone each table can go without ``CASCADE``; likewise the
+  edges the dumper split out of a table to break a dependency loop: column defaults (``DEFAULT``
+  entries, ``ALTER COLUMN ... DROP DEFAULT``) and table CHECK constraints written after the
+  table (``CHECK CONSTRAINT``), so a function they call can go before its table;
+* tables, foreign tables, views, materialized views, sequences, functions/procedures,
+  aggregates, types/domains (enum, composite, range), collations, conversions, casts,
+  transforms, operators, operator classes and families, text search parsers, templates,
+  dictionaries and configurations, procedural languages, foreign-data wrappers, servers, user
+  mappings, extended statistics, event triggers, publications, subscriptions without a
+  replication slot, large objects (``lo_unlink`` of the OIDs the backup creates), and schemas
+  the backup creates (never ``public``, which the backup does not create either);
+* not indexes, other constraints, triggers, policies, rules, comments, grants, publication
+  members, partition attachments: they go with their table or object;
+* not default privileges: there is nothing to drop, the backup re-applies them;
+* not roles and memberships: they are cluster-wide and the backup creates them only if missing;
 * not extensions: the backup says ``CREATE EXTENSION IF NOT EXISTS``, and dropping one would
   take objects outside the backup with it.
+
+Where the TOC name is not enough to write the statement unambiguously (user mappings, column
+defaults, check constraints, large objects, subscriptions), the identity is read from the
+target's catalog by that name, at clean time; what cannot be dropped safely is skipped and
+reported (a subscription with a replication slot: its DROP cannot run in a transaction and
+would drop the slot on the publisher).
 
 No ``CASCADE`` anywhere: if the target holds an object that is not in the backup but depends
 on one that is (a view of the user's own on a backed-up table, an extra table in a backed-up
@@ -25,6 +40,7 @@ leaves the target exactly as it was. A drop of an object that does not exist is 
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,13 +49,24 @@ import psycopg
 from restore.apply import Selection
 from restore.backup import Backup, Entry, split_qualified
 from restore.errors import StatementFailed
+from restore.script import Statement, iter_script
 
 #: "does not exist" SQLSTATEs: undefined_table, undefined_object, invalid_schema_name, undefined_function.
 _MISSING = {"42P01", "42704", "3F000", "42883"}
 
 _DROP_KEYWORD = {"TABLE": "TABLE", "FOREIGN TABLE": "FOREIGN TABLE", "VIEW": "VIEW",
                  "MATERIALIZED VIEW": "MATERIALIZED VIEW", "SEQUENCE": "SEQUENCE", "TYPE": "TYPE",
-                 "DOMAIN": "DOMAIN", "FUNCTION": "FUNCTION", "PROCEDURE": "PROCEDURE", "AGGREGATE": "AGGREGATE"}
+                 "DOMAIN": "DOMAIN", "FUNCTION": "FUNCTION", "PROCEDURE": "PROCEDURE", "AGGREGATE": "AGGREGATE",
+                 "COLLATION": "COLLATION", "CONVERSION": "CONVERSION", "STATISTICS": "STATISTICS",
+                 "TEXT SEARCH PARSER": "TEXT SEARCH PARSER", "TEXT SEARCH TEMPLATE": "TEXT SEARCH TEMPLATE",
+                 "TEXT SEARCH DICTIONARY": "TEXT SEARCH DICTIONARY",
+                 "TEXT SEARCH CONFIGURATION": "TEXT SEARCH CONFIGURATION"}
+#: Database-wide kinds named by one identifier.
+_GLOBAL_KEYWORD = {"EVENT TRIGGER": "EVENT TRIGGER", "PUBLICATION": "PUBLICATION",
+                   "PROCEDURAL LANGUAGE": "LANGUAGE", "FOREIGN DATA WRAPPER": "FOREIGN DATA WRAPPER",
+                   "SERVER": "SERVER"}
+
+_LO_CREATE = re.compile(r"lo_create\('?(\d+)'?\)")
 
 
 def _q(name: str) -> str:
@@ -53,15 +80,29 @@ def _routine(schema: str, signature: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Skip:
+    """An object of the backup that the clean leaves in place, and why."""
+
+    reason: str
+
+
+#: Reads the target's catalog at clean time: the statement, None when the object is not
+#: there, "" when there is nothing to do, or a Skip.
+Resolver = Callable[[psycopg.Connection], "str | Skip | None"]
+
+
+@dataclass(frozen=True, slots=True)
 class Drop:
-    """One DROP statement and the entry it undoes."""
+    """One DROP statement (or a catalog look-up that writes it) and the entry it undoes."""
 
     entry: Entry
     sql: str
+    resolve: Resolver | None = None
 
 
 def drop_statement(e: Entry, if_exists: bool) -> str | None:
-    """The statement that removes what entry ``e`` creates, or None when nothing needs dropping."""
+    """The statement that removes what entry ``e`` creates, or None when nothing needs dropping
+    (or when the name alone cannot say: see :func:`drop_resolver`)."""
     ie = " IF EXISTS" if if_exists else ""
     if e.kind == "FK CONSTRAINT":
         if not e.table:
@@ -74,27 +115,176 @@ def drop_statement(e: Entry, if_exists: bool) -> str | None:
         return f"ALTER TABLE{ie} ONLY {tab} DROP CONSTRAINT{ie} {_q(cname)};"
     if e.kind == "SCHEMA":
         return None if e.name == "public" else f"DROP SCHEMA{ie} {_q(e.name)};"
-    if e.kind == "EVENT TRIGGER":
-        return f"DROP EVENT TRIGGER{ie} {_q(e.name)};"
-    if e.kind == "PUBLICATION":
-        return f"DROP PUBLICATION{ie} {_q(e.name)};"
+    if e.kind in _GLOBAL_KEYWORD:
+        return f"DROP {_GLOBAL_KEYWORD[e.kind]}{ie} {_q(e.name)};"
+    if e.kind == "CAST":  # "source AS target", both format_type() spellings
+        return f"DROP CAST{ie} ({e.name});"
+    if e.kind == "TRANSFORM":  # "type language"
+        type_name, _, lang = e.name.rpartition(" ")
+        return f"DROP TRANSFORM{ie} FOR {type_name} LANGUAGE {_q(lang)};" if type_name else None
+    if e.schema is None:
+        return None
+    if e.kind == "OPERATOR":  # "op(left|NONE, right)": operator names have no parentheses
+        op, paren, args = e.name.partition("(")
+        return f"DROP OPERATOR{ie} {_q(e.schema)}.{op} ({args};" if paren and args.endswith(")") else None
+    if e.kind in ("OPERATOR CLASS", "OPERATOR FAMILY"):  # "name USING method"
+        name, using, method = e.name.rpartition(" USING ")
+        return f"DROP {e.kind}{ie} {_q(e.schema)}.{_q(name)} USING {_q(method)};" if using else None
     kw = _DROP_KEYWORD.get(e.kind)
-    if kw is None or e.schema is None:
+    if kw is None:
         return None
     if kw in ("FUNCTION", "PROCEDURE", "AGGREGATE"):
         return f"DROP {kw}{ie} {_routine(e.schema, e.name)};"
     return f"DROP {kw}{ie} {_q(e.schema)}.{_q(e.name)};"
 
 
+def _one(conn: psycopg.Connection, sql: str, params: tuple[object, ...]) -> list[tuple]:
+    return conn.execute(sql, params).fetchall()
+
+
+def drop_resolver(e: Entry, if_exists: bool, blobs: dict[int, list[int]]) -> Resolver | None:
+    """A catalog look-up for the kinds whose TOC name does not spell the DROP unambiguously."""
+    ie = " IF EXISTS" if if_exists else ""
+    if e.kind == "DEFAULT" and e.schema is not None:  # "table column"
+        def default(conn: psycopg.Connection) -> str | Skip | None:
+            rows = _one(conn, """
+                SELECT n.nspname, c.relname, a.attname
+                  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                  JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                 WHERE n.nspname = %s AND c.relname || ' ' || a.attname = %s AND a.attnum > 0 AND NOT a.attisdropped""",
+                (e.schema, e.name))
+            if len(rows) > 1:
+                return Skip(f"{e.name!r} names more than one column")
+            if not rows:
+                return ""  # no default: nothing to undo (the table goes anyway)
+            sch, rel, col = rows[0]
+            return f"ALTER TABLE ONLY {_q(sch)}.{_q(rel)} ALTER COLUMN {_q(col)} DROP DEFAULT;"
+        return default
+    if e.kind == "CHECK CONSTRAINT" and e.schema is not None:  # "table constraint", or a domain's NOT VALID checks
+        def check(conn: psycopg.Connection) -> str | Skip | None:
+            rows = _one(conn, """
+                SELECT n.nspname, c.relname, k.conname
+                  FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                 WHERE k.contype = 'c' AND n.nspname = %s AND c.relname || ' ' || k.conname = %s""",
+                (e.schema, e.name))
+            if len(rows) > 1:
+                return Skip(f"{e.name!r} names more than one constraint")
+            if not rows:
+                return ""  # a domain's checks go with the domain
+            sch, rel, con = rows[0]
+            return f"ALTER TABLE{ie} {_q(sch)}.{_q(rel)} DROP CONSTRAINT{ie} {_q(con)};"
+        return check
+    if e.kind in ("RULE", "POLICY") and e.schema is not None:  # "table name"
+        # Dropped explicitly: a rule or policy may read another table of the backup, which is
+        # then no longer pinned by it. A view's _RETURN rule written after the data (a view in
+        # a loop with a function, split as pg_dump does) becomes a placeholder query again.
+        def rule_or_policy(conn: psycopg.Connection) -> str | Skip | None:
+            if e.kind == "RULE":
+                q = """SELECT c.oid, c.relkind, r.rulename FROM pg_catalog.pg_rewrite r
+                         JOIN pg_catalog.pg_class c ON c.oid = r.ev_class"""
+                cond = "c.relname || ' ' || r.rulename = %s"
+            else:
+                q = """SELECT c.oid, c.relkind, r.polname FROM pg_catalog.pg_policy r
+                         JOIN pg_catalog.pg_class c ON c.oid = r.polrelid"""
+                cond = "c.relname || ' ' || r.polname = %s"
+            rows = _one(conn, q + " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                                  " WHERE n.nspname = %s AND " + cond, (e.schema, e.name))
+            if len(rows) > 1:
+                return Skip(f"{e.name!r} names more than one {e.kind.lower()}")
+            if not rows:
+                return None
+            oid, relkind, name = rows[0]
+            (rel,), = _one(conn, "SELECT %s::oid::pg_catalog.regclass::text", (oid,))
+            if e.kind == "POLICY":
+                return f"DROP POLICY{ie} {_q(name)} ON {rel};"
+            if name != "_RETURN":
+                return f"DROP RULE{ie} {_q(name)} ON {rel};"
+            if relkind != "v":
+                return ""  # goes with its relation
+            cols = _one(conn, """
+                SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+                       CASE WHEN a.attcollation <> t.typcollation THEN
+                            (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname)
+                               FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+                              WHERE co.oid = a.attcollation) END
+                  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                 WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum""", (oid,))
+            select = ", ".join(f"NULL::{typ}{f' COLLATE {coll}' if coll else ''} AS {_q(col)}" for col, typ, coll in cols)
+            return f"CREATE OR REPLACE VIEW {rel} AS SELECT {select};"
+        return rule_or_policy
+    if e.kind == "USER MAPPING":  # "user SERVER server" (user "public" is PUBLIC)
+        def mapping(conn: psycopg.Connection) -> str | Skip | None:
+            rows = _one(conn, """
+                SELECT umuser = 0, usename, srvname
+                  FROM pg_catalog.pg_user_mappings WHERE usename || ' SERVER ' || srvname = %s""", (e.name,))
+            if len(rows) > 1:
+                return Skip(f"{e.name!r} names more than one user mapping")
+            if not rows:
+                return None
+            public, user, server = rows[0]
+            return f"DROP USER MAPPING{ie} FOR {'PUBLIC' if public else _q(user)} SERVER {_q(server)};"
+        return mapping
+    if e.kind == "SUBSCRIPTION":
+        def subscription(conn: psycopg.Connection) -> str | Skip | None:
+            rows = _one(conn, """
+                SELECT subslotname IS NOT NULL FROM pg_catalog.pg_subscription
+                 WHERE subname = %s AND subdbid = (SELECT oid FROM pg_catalog.pg_database
+                                                    WHERE datname = pg_catalog.current_database())""", (e.name,))
+            if not rows:
+                return None
+            if rows[0][0]:
+                return Skip("it has a replication slot: DROP SUBSCRIPTION cannot run inside the clean's transaction "
+                            "and would drop the slot on the publisher; run ALTER SUBSCRIPTION ... DISABLE, "
+                            "ALTER SUBSCRIPTION ... SET (slot_name = NONE) and DROP SUBSCRIPTION yourself")
+            return f"DROP SUBSCRIPTION{ie} {_q(e.name)};"
+        return subscription
+    if e.kind == "BLOB METADATA":
+        oids = blobs.get(e.id)
+        if not oids:
+            return None
+
+        def large_objects(conn: psycopg.Connection) -> str | Skip | None:
+            there = [r[0] for r in _one(conn, "SELECT oid::bigint FROM pg_catalog.pg_largeobject_metadata"
+                                              " WHERE oid = ANY(%s::oid[]) ORDER BY 1", (oids,))]
+            if not there:
+                return None
+            return ("SELECT pg_catalog.lo_unlink(o) FROM pg_catalog.unnest('{"
+                    + ",".join(str(o) for o in there) + "}'::pg_catalog.oid[]) AS o;")
+        return large_objects
+    return None
+
+
+def _blob_oids(backup: Backup, ids: set[int]) -> dict[int, list[int]]:
+    """The OIDs each BLOB METADATA entry creates (its ``lo_create`` calls in the script)."""
+    out: dict[int, list[int]] = {}
+    if not ids:
+        return out
+    seen = False
+    for item in iter_script(backup.script):
+        if item.entry_id in ids:
+            seen = True
+            if isinstance(item, Statement):
+                out.setdefault(item.entry_id, []).extend(int(m) for m in _LO_CREATE.findall(item.text))
+        elif seen and len(out) == len(ids):
+            break  # past the last metadata entry (the script follows the TOC)
+    return out
+
+
 def drop_plan(backup: Backup, selection: Selection, if_exists: bool) -> list[Drop]:
     """DROPs for the selected entries, in reverse TOC order (skipping what the script will not create)."""
+    wanted = [e for e in reversed(backup.entries) if selection.wants_entry(e) and e.section != "data"]
+    blobs = _blob_oids(backup, {e.id for e in wanted if e.kind == "BLOB METADATA"})
     out: list[Drop] = []
-    for e in reversed(backup.entries):
-        if not selection.wants_entry(e) or e.section == "data":
-            continue
+    for e in wanted:
         stmt = drop_statement(e, if_exists)
         if stmt is not None:
             out.append(Drop(e, stmt))
+            continue
+        resolve = drop_resolver(e, if_exists, blobs)
+        if resolve is not None:
+            out.append(Drop(e, f"({e.kind} {e.name}: read from the target's catalog)", resolve))
     return out
 
 
@@ -102,6 +292,7 @@ def drop_plan(backup: Backup, selection: Selection, if_exists: bool) -> list[Dro
 class CleanResult:
     dropped: int = 0
     missing: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 def run_clean(conn: psycopg.Connection, drops: list[Drop], info: Callable[[str], None]) -> CleanResult:
@@ -110,9 +301,21 @@ def run_clean(conn: psycopg.Connection, drops: list[Drop], info: Callable[[str],
     was_autocommit = conn.autocommit
     with conn.transaction():
         for d in drops:
+            sql = d.sql
             try:
                 with conn.transaction():
-                    conn.execute(d.sql)
+                    if d.resolve is not None:
+                        got = d.resolve(conn)
+                        if got is None:
+                            res.missing.append(d.entry.describe())
+                            continue
+                        if isinstance(got, Skip):
+                            res.skipped.append(f"{d.entry.describe()}: {got.reason}")
+                            continue
+                        if not got:
+                            continue
+                        sql = got
+                    conn.execute(sql)
                 res.dropped += 1
             except psycopg.Error as exc:
                 state = exc.diag.sqlstate or ""
@@ -123,9 +326,11 @@ def run_clean(conn: psycopg.Connection, drops: list[Drop], info: Callable[[str],
                 detail = f" ({exc.diag.message_detail})" if exc.diag.message_detail else ""
                 hint = (" (an object outside the backup depends on it; drop it yourself or restore into an "
                         "empty database)") if state == "2BP01" else ""
-                raise StatementFailed(f"--clean: {d.sql} failed: {msg}{detail}{hint}; "
+                raise StatementFailed(f"--clean: {sql} failed: {msg}{detail}{hint}; "
                                       + ("nothing was dropped" if was_autocommit else "the transaction is rolled back"))
     if res.missing:
         info(f"--clean: {len(res.missing)} object(s) of the backup were not in the target (nothing to drop)")
+    for s in res.skipped:
+        info(f"--clean: not dropped: {s}")
     info(f"--clean: dropped {res.dropped} object(s) of the backup from the target")
     return res
