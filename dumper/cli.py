@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -120,6 +121,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # psycopg logs "error ignored terminating <Copy>" when a connection dies mid-COPY; the
+    # user gets our one-line error instead.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
+    logging.getLogger("psycopg").propagate = False
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.verify:

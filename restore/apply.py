@@ -336,7 +336,7 @@ class Replayer:
                 self.result.statements += 1
         except psycopg.Error as exc:
             if isinstance(exc, psycopg.OperationalError) and conn.closed:
-                raise StatementFailed(f"connection lost during {_where(entry, item)}: {exc}") from None
+                raise StatementFailed(f"connection lost during {_where(entry, item)}: {_first_line(exc)}") from None
             if self.policy is not None:
                 decoration = is_owner_statement(raw) or is_acl_statement(raw) or raw.lstrip()[:7].upper() == b"COMMENT"
                 reason = self.policy.skippable(exc, decoration)
@@ -400,7 +400,7 @@ class Replayer:
             for _ in chunks:  # leave the reader at the next item
                 pass
             if isinstance(exc, psycopg.OperationalError) and conn.closed:
-                raise StatementFailed(f"connection lost during {_where(entry, item)}: {exc}") from None
+                raise StatementFailed(f"connection lost during {_where(entry, item)}: {_first_line(exc)}") from None
             if self.policy is not None:
                 reason = self.policy.skippable(exc, False)
                 if reason is not None and not self.policy.strict:
@@ -447,3 +447,9 @@ def _file_chunks(f: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
 
 def _where(entry: Entry | None, item: Item) -> str:
     return f"entry {entry.id} ({entry.describe()})" if entry else f"script line {item.line}"
+
+
+def _first_line(exc: BaseException) -> str:
+    """libpq's messages run over several lines ("This probably means..."): one is enough."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage or bad backup, 3 connection failure,
 from __future__ import annotations
 
 import argparse
+import logging
 import json
 import sys
 import time
@@ -144,6 +145,10 @@ def validate(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # psycopg logs "error ignored terminating <Copy>" when a connection dies mid-COPY; the
+    # user gets our one-line error instead.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
+    logging.getLogger("psycopg").propagate = False
     """Console entry point; returns the exit status (the caller passes it to ``sys.exit``)."""
     args = build_parser().parse_args(argv)
     out = Output(args)

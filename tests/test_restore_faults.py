@@ -1,0 +1,61 @@
+"""The restore target dies mid-restore: a clean failure naming the entry; with
+``--single-transaction`` nothing of the backup is left in the target."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import pgtest
+from test_restore_dumper import _env, pydump
+
+
+def _wait_for_copy(dsn: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    with pgtest.connect(dsn) as conn:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"pyrestore ended before its COPY was seen: {proc.communicate()}")
+            row = conn.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = 'pyrestore'"
+                               " AND state = 'active' AND query ILIKE 'COPY%%big%%'").fetchone()
+            if row:
+                return
+            time.sleep(0.02)
+    raise AssertionError("pyrestore's COPY never showed up")
+
+
+@pytest.mark.parametrize("single", [False, True], ids=["autocommit", "single-transaction"])
+def test_target_dies_mid_restore(private_server, run_sql, tmp_path: Path, single: bool) -> None:  # type: ignore[no-untyped-def]
+    server = private_server
+    src = server.create_database("src")
+    run_sql(src, "CREATE TABLE public.small (id int PRIMARY KEY);"
+                 "INSERT INTO public.small SELECT generate_series(1, 10);"
+                 "CREATE TABLE public.big (id bigint PRIMARY KEY, payload text NOT NULL);"
+                 "INSERT INTO public.big SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 600000) g;")
+    backup = pydump(src, tmp_path / "b")
+    dst = server.create_database("dst")
+    run_sql(dst, "CHECKPOINT")
+    cmd = [sys.executable, "-m", "restore", str(backup), dst, "--no-report", "--quiet"] + (["--single-transaction"] if single else [])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                            stdin=subprocess.DEVNULL)
+    try:
+        _wait_for_copy(dst, proc)
+        server.stop(mode="immediate")
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode not in (0, 1), stderr
+    assert "Traceback" not in stderr, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("pyrestore: error:"), stderr
+    assert "big" in lines[0] or "TABLE DATA" in lines[0], stderr  # names the entry it was restoring
+    server.start()
+    tables = pgtest.query(dst, "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                               " WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1")
+    if single:
+        assert tables == [], tables  # one transaction: nothing of the backup survived
