@@ -233,7 +233,7 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
                     f"role {s.info.user} cannot read {names}: grant SELECT, or use --skip-unreadable to back up without their data"
                 )
             plan.unreadable.update(unreadable)
-            s.unreadable = set(unreadable)  # type: ignore[attr-defined]
+            s.unreadable = set(unreadable)
             warn(f"skipped the data of tables the role cannot read: {names}")
         wanted = [r.identity for r in tables if r.oid not in unreadable]
         s.lock_tables(wanted, plan.lock_wait_timeout_ms)

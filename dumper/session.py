@@ -95,6 +95,9 @@ class Session:
         self.dsn = dsn
         self.conn = connect(dsn)
         self.queries = 0
+        # Relations this role may not read (found before locking): their data and sequence
+        # values are not read (--skip-unreadable).
+        self.unreadable: set[int] = set()
         try:
             with self.conn.cursor() as cur:
                 for stmt in _SETUP:

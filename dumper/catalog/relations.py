@@ -247,7 +247,7 @@ def _read_sequences(s: Session, seqs: list[Relation]) -> None:
                 seq.owned_by = (tab, col)
         by_oid[r["oid"]].sequence = seq
     # Current values: one UNION ALL query per batch rather than one round trip per sequence.
-    items = [r for r in seqs if r.oid not in getattr(s, "unreadable", ())]
+    items = [r for r in seqs if r.oid not in s.unreadable]
     for i in range(0, len(items), 500):
         batch = items[i : i + 500]
         sql = " UNION ALL ".join(
