@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import contextlib
 import os
 import re
 import shutil
@@ -464,19 +465,24 @@ def test_signal_mid_dump(db, run_sql, tmp_path, sig):
     assert left == 0, "pydump's server sessions outlived the process"
 
 
-def test_disk_full(db, run_sql, tmp_path):
-    fill_big_table(run_sql, db, rows=100_000)  # ~7 MB of COPY text, hardly compressible md5s
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
+@contextlib.contextmanager
+def tmpfs(path: Path, options: str):
+    """A small tmpfs at ``path`` for the test's duration (root can mount one here)."""
+    path.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
     try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def test_disk_full(db, run_sql, tmp_path):
+    fill_big_table(run_sql, db, rows=100_000)  # ~7 MB of COPY text, hardly compressible md5s
+    with tmpfs(tmp_path / "small", "size=256k") as mnt:
         proc = run_pydump(db, mnt, "--csv", "all", cwd=tmp_path)
         left = entries(mnt)
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
     assert proc.returncode == 5, proc.stderr
     line = assert_one_error_line(proc.stderr)
     assert "no space" in line.lower(), line
@@ -766,18 +772,10 @@ def test_conflicting_options(tmp_path, args):
 
 def test_out_on_read_only_filesystem(db, run_sql, tmp_path):
     run_sql(db, "CREATE TABLE public.t (id int);")
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=64k") as ro:
         proc_direct = run_pydump(db, ro, cwd=tmp_path)
         proc_sub = run_pydump(db, ro / "sub", cwd=tmp_path)
         left = entries(ro)
-    finally:
-        subprocess.run(["umount", str(ro)], check=True)
     _expect_error(proc_direct, 5)
     _expect_error(proc_sub, 5)
     assert left == []
