@@ -4,7 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test bench clean-venv
+.PHONY: venv demo test test-versions bench clean-venv
+
+# Server majors the suite runs on (tests/registry_servers.py fetches them, cached outside the
+# repo). The first is the primary server: tests that do not depend on the server version run
+# there only. `make test` runs the version-dependent (fidelity) tests on 15, 12 and 18 (oldest,
+# Debian's, newest); `make test-versions` runs them on the other majors, plus the upgrade matrix.
+TEST_SERVERS     ?= pg15,pg12,pg18
+VERSION_SERVERS  ?= pg13,pg14,pg16,pg17
 
 venv: $(STAMP)
 
@@ -18,7 +25,11 @@ demo: $(STAMP)
 	$(PY) storage/scripts/demo.py
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	PYDUMP_TEST_SERVERS=$(TEST_SERVERS) $(PY) -m pytest -q -p no:cacheprovider tests
+
+test-versions: $(STAMP)
+	PYDUMP_TEST_SERVERS=$(VERSION_SERVERS) PYDUMP_TEST_ALL_VERSIONS=0 $(PY) -m pytest -q \
+		-p no:cacheprovider -m "all_versions or upgrade" tests
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run $(if $(SIZE),--size $(SIZE))

@@ -68,6 +68,8 @@ def pytest_configure(config):
         "all_versions: run on every available server version (fidelity tests); other tests run on "
         "the first available server only, unless PYDUMP_TEST_ALL_VERSIONS=1",
     )
+    config.addinivalue_line(
+        "markers", "upgrade: dump on an older major, restore into a newer one (make test-versions)")
 
 
 def pytest_generate_tests(metafunc):

