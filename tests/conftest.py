@@ -11,7 +11,8 @@ Fixtures
 ``db``             the DSN of one fresh database.
 ``run_sql``        ``run_sql(dsn, sql_text_or_path)``: autocommit, whole text in one execute.
 ``fixture_db``     ``fixture_db(name) -> dsn``: a fresh database loaded with tests/fixtures/<name>.sql
-                   (skips when the fixture's ``-- requires-extension:`` lines are not available).
+                   (skips when the fixture's ``-- requires-extension:`` lines are not available,
+                   or the server is older than its ``-- min-server-version: N`` line).
 ``require_extension`` ``require_extension(dsn, name)``: pytest.skip unless the server has it.
 ``private_server`` function-scoped: an own server of the first available kind, for destructive
                    tests (stop/start/kill); destroyed after the test.
@@ -148,6 +149,9 @@ def require_extension():
 def fixture_db(make_db):
     def load(name: str) -> str:
         path = pgtest.fixture_path(name)
+        need = pgtest.fixture_min_version(path)
+        if make_db.server.version < need:
+            pytest.skip(f"fixture {path.name} needs PostgreSQL {need}+ (server: {make_db.server.version})")
         dsn = make_db(Path(name).stem)
         for ext in pgtest.fixture_requirements(path):
             _require_extension(dsn, ext)

@@ -660,6 +660,16 @@ def fixture_requirements(path: Path) -> list[str]:
     return out
 
 
+def fixture_min_version(path: Path) -> int:
+    """The oldest server major a fixture loads on: a ``-- min-server-version: N`` line (the
+    syntax it uses exists from N on), else 12."""
+    for line in path.read_text().splitlines():
+        m = re.match(r"--\s*min-server-version:\s*(\d+)", line)
+        if m:
+            return int(m.group(1))
+    return 12
+
+
 def missing_extension(dsn: str, name: str) -> bool:
     return not query(dsn, "SELECT 1 FROM pg_available_extensions WHERE name = %s", (name,))
 
