@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dumper.ident import table_key
 from restore.errors import BackupError
 from restore.streams import SCRIPT_NAMES
 
@@ -59,7 +60,7 @@ class Entry:
             owner=obj.get("owner"),
             section=str(obj.get("section", "pre-data")),
             deps=tuple(int(d) for d in obj.get("deps") or ()),
-            table=table,
+            table=canonical_key(table) if isinstance(table, str) else table,
             columns=tuple(cols) if cols is not None else None,
             rows=data.get("rows"),
             csv=data.get("csv"),
@@ -123,6 +124,10 @@ class Backup:
         script = next((p / n for n in SCRIPT_NAMES if (p / n).is_file()), None)
         if script is None:
             raise BackupError(f"{p}: no backup.sql.gz (or .zst / plain) in the backup directory")
+        try:
+            counts = {canonical_key(k): v for k, v in counts.items()}
+        except ValueError as exc:
+            raise BackupError(f"{p / 'row_counts.json'}: malformed table key ({exc})") from None
         return cls(path=p, script=script, metadata=metadata, entries=entries, row_counts=counts)
 
 
@@ -207,14 +212,17 @@ def split_qualified(key: str) -> tuple[str | None, str]:
 
 
 def qualified_key(schema: str, name: str) -> str:
-    """The row_counts.json key of a table, for display (quotes only where quote_ident would)."""
-    return f"{_maybe_quote(schema)}.{_maybe_quote(name)}"
+    """The key of a table on the restore side: the dumper's own ``table_key`` (quoted as the
+    server's ``quote_ident`` would, keywords included)."""
+    return table_key(schema, name)
 
 
-_PLAIN_IDENT = re.compile(r"[a-z_][a-z0-9_$]*\Z")
+def canonical_key(key: str) -> str:
+    """A table key read from a backup, re-rendered by :func:`qualified_key`.
 
-
-def _maybe_quote(name: str) -> str:
-    if _PLAIN_IDENT.match(name):
-        return name
-    return '"' + name.replace('"', '""') + '"'
+    Keys in ``row_counts.json``/``toc.json`` were quoted by the dumper with the keyword list of
+    the *source* server; a newer server's keywords, or a backup written by another version of
+    pydump, may quote a name that this side would leave bare. Comparing keys as parsed names,
+    never as strings, makes every quoting rule agree (``public."order"`` == ``public.order``)."""
+    schema, name = split_qualified(key)
+    return name if schema is None else qualified_key(schema, name)

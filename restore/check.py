@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from restore.backup import Backup, qualified_key
+from restore.backup import Backup, canonical_key, qualified_key
 from restore.errors import RestoreError
 from restore.progress import Progress
 from restore.script import CopyBlock, ScriptReader
@@ -158,7 +158,13 @@ def _check_files(backup: Backup, res: CheckResult, progress: Progress) -> None:
 
 def _table_of_copy(raw: bytes) -> str | None:
     m = _COPY_TABLE.match(raw)
-    return m.group(1).decode("utf-8", "replace") if m else None
+    if not m:
+        return None
+    text = m.group(1).decode("utf-8", "replace")
+    try:
+        return canonical_key(text)
+    except ValueError:
+        return text
 
 
 def _check_script(backup: Backup, res: CheckResult, progress: Progress) -> None:

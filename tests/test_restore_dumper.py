@@ -240,3 +240,18 @@ def test_self_reporting_rows_of_a_real_dump(fixture_db, make_db, tmp_path: Path)
     # the backup's own rows are there unchanged, ahead of ours
     assert pgtest.query(dst, "SELECT id, artifact_name, event_type FROM code_ops.artifact_events ORDER BY id")[:2] == \
         pgtest.query(src, "SELECT id, artifact_name, event_type FROM code_ops.artifact_events ORDER BY id")
+
+
+def test_keyword_and_dollar_table_names_pass_check_with_every_csv(fixture_db, make_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 item 4: the dumper keys ``public."order"``; the check side must not compute
+    ``public.order`` and call a healthy backup broken (script counts and CSV files alike)."""
+    src = fixture_db("keywords")
+    b = pydump(src, tmp_path, "--csv", "all")
+    counts = json.loads((b / "row_counts.json").read_text())
+    assert counts['public."order"'] == 2 and counts['public."a$b"'] == 2, counts
+    assert counts['"Mixed Case"."table"'] == 3, counts
+    assert len(list((b / "data").glob("*.csv"))) == 6
+    assert pyrestore("--check", str(b)) == 0
+    dst = make_db("dst")
+    assert pyrestore(str(b), dst) == 0  # verification of row counts included
+    oracle.assert_same_database(make_db.server, src, dst)
