@@ -93,6 +93,8 @@ class Inventory:
     extensions: set[str] = field(default_factory=set)
     event_triggers: set[str] = field(default_factory=set)
     publications: set[str] = field(default_factory=set)
+    #: (schema, name) → last_value of every sequence the target has (None: never used)
+    sequence_values: dict[tuple[str, str], int | None] = field(default_factory=dict)
 
     @classmethod
     def read(cls, conn: psycopg.Connection) -> "Inventory":
@@ -113,6 +115,12 @@ class Inventory:
             inv.extensions = {r[0] for r in conn.execute("SELECT extname FROM pg_catalog.pg_extension")}
             inv.event_triggers = {r[0] for r in conn.execute("SELECT evtname FROM pg_catalog.pg_event_trigger")}
             inv.publications = {r[0] for r in conn.execute("SELECT pubname FROM pg_catalog.pg_publication")}
+            inv.sequence_values = {(r[0], r[1]): r[2] for r in conn.execute(
+                "SELECT n.nspname, c.relname,"
+                "       CASE WHEN pg_catalog.has_sequence_privilege(c.oid, 'SELECT')"
+                "            THEN pg_catalog.pg_sequence_last_value(c.oid) END"
+                "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'S'")}
         return inv
 
     def has(self, e: Entry) -> str | None:
@@ -181,6 +189,8 @@ class ExistingPolicy:
     def _entry_reason(self, e: Entry) -> str | None:
         if e.id in self._existing:
             return self._existing[e.id] + "; not created"
+        if e.kind == "SEQUENCE SET":
+            return self._sequence_reason(e)
         failed = [d for d in e.deps if d in self._failed]
         if failed:
             return f"depends on entry {failed[0]}, which was skipped"
@@ -190,6 +200,24 @@ class ExistingPolicy:
                     dep = self.backup.entry(d)
                     return (f"belongs to {dep.describe() if dep else d}, which existed before the restore: "
                             "its owner, grants, comments and defaults are left as they are")
+        return None
+
+    def _sequence_reason(self, e: Entry) -> str | None:
+        """A sequence that existed before the restore is never moved backwards.
+
+        Its table may already hold rows (the platform's, or this backup's from an earlier
+        restore) whose keys the target's sequence has handed out: setting it back to the
+        backup's value would make the application's next insert collide with them."""
+        key = (e.schema or "", e.name)
+        if key not in self.inventory.sequence_values:
+            return None
+        current = self.inventory.sequence_values[key]
+        wanted = e.extra.get("value")
+        if current is None or not isinstance(wanted, int):
+            return None
+        if current >= wanted:
+            return (f"the existing sequence is at {current}, the backup's value is {wanted}: "
+                    "a sequence is never moved backwards")
         return None
 
     def entry_was_skipped(self, e: Entry) -> None:

@@ -124,3 +124,24 @@ def test_strict_turns_skips_into_errors(supabase_like, tmp_path: Path, capsys) -
     assert "--strict" in capsys.readouterr().err
     assert pgtest.query(dst, "SELECT count(*) FROM pg_namespace WHERE nspname = 'crawler'") == [(0,)]
     assert pgtest.query(dst, "SELECT count(*) FROM auth.users") == [(0,)]
+
+
+def test_second_restore_never_rewinds_a_sequence(supabase_like, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 item 1: restoring the same backup again with --skip-existing skips every table's
+    data (the rows are there) and must not set the sequences back to the backup's values."""
+    src, dst_role, dst = supabase_like
+    b = pydump(src, tmp_path)
+    args = [str(b), dst_role, "--role-map", "postgres=" + ROLE, "--no-report", "--quiet", "--skip-existing"]
+    assert main(args) == 0
+    seq = "crawler.pages_id_seq"
+    before = oracle.sequence_values(dst)[seq]
+    pgtest.run_sql(dst, "INSERT INTO crawler.pages (source_id, url) SELECT source_id, url || '#new' FROM crawler.pages LIMIT 1")
+    advanced = oracle.sequence_values(dst)[seq]
+    assert advanced[0] == before[0] + 1
+    capsys.readouterr()
+    assert main([*args, "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert oracle.sequence_values(dst)[seq] == advanced  # not moved back to the backup's value
+    assert any("never moved backwards" in s["reason"] for s in res["skipped"]), res["skipped"]
+    # the application's next insert works (no duplicate key)
+    pgtest.run_sql(dst, "INSERT INTO crawler.pages (source_id, url) SELECT source_id, url || '#next' FROM crawler.pages LIMIT 1")
