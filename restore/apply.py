@@ -44,6 +44,7 @@ SECTIONS = ("pre-data", "data", "post-data")
 
 _QUOTED = re.compile(rb'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
 _OWNER_TO = re.compile(rb"\A\s*ALTER\b.*\bOWNER\s+TO\b", re.IGNORECASE | re.DOTALL)
+_SET_STMT = re.compile(rb"\A\s*SET\s+(?:SESSION\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*(?:=|\bTO\b)", re.IGNORECASE)
 _ACL_STMT = re.compile(rb"\A\s*(?:GRANT|REVOKE|ALTER\s+DEFAULT\s+PRIVILEGES)\b", re.IGNORECASE)
 
 
@@ -216,6 +217,7 @@ class Replayer:
         self._post_parallel: list[PostTask] = []
         self._post_serial: list[tuple[Item, Entry | None, bytes]] = []
         self._skipped_entries: set[int] = set()
+        self._settings_known: dict[str, bool] = {}
 
     def run(self, progress: Progress, phase_name: str = "restore") -> ApplyResult:
         """Read the backup's script from the start and replay the selected items."""
@@ -276,6 +278,9 @@ class Replayer:
                 return
             if self.role_map is not None:
                 raw = self.role_map.rewrite(raw)
+            if entry is None and self._unknown_setting(raw):
+                self.result.skipped_items += 1
+                return
             if entry is None and self.workers is not None:
                 self.workers.setup.append(raw)  # session header: replayed on every worker connection
         if entry is not None and entry.section == "post-data" and entry.kind not in DATA_KINDS:
@@ -305,6 +310,22 @@ class Replayer:
                 self._post_serial.append((item, entry, raw))
             return
         self._execute(self.conn, raw, entry, item)
+
+    def _unknown_setting(self, raw: bytes) -> bool:
+        """A script header's ``SET name = ...`` for a parameter this server does not have.
+
+        pg_dump 18 writes ``SET transaction_timeout = 0`` (17+), which an older server rejects;
+        psql reports the error and goes on. The setting only guards the dump's own session, so
+        it is skipped here, silently, as it could not have had an effect on such a server."""
+        m = _SET_STMT.match(raw)
+        if m is None or b"." in m.group(1):
+            return False
+        name = m.group(1).decode().lower()
+        known = self._settings_known.get(name)
+        if known is None:
+            row = self.conn.execute("SELECT count(*) FROM pg_catalog.pg_settings WHERE name = %s", [name]).fetchone()
+            known = self._settings_known[name] = bool(row and row[0])
+        return not known
 
     def _skip(self, entry: Entry | None, item: Item, reason: str) -> None:
         """Record a skip; with ``--strict`` it is a failure instead."""

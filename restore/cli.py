@@ -242,6 +242,7 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
         created = create_database(dsn, drop_first=args.clean, info=out.info)
     conn = connect(dsn, autocommit=not args.single_transaction)
     reporter = Reporter(dsn, enabled=not args.no_report, warn=out.warn)
+    reporter.probe()  # before anything is restored: only a pre-existing events table gets rows
     mode = "data-only" if args.data_only else "schema-only" if args.schema_only else "full"
     summary: dict[str, Any] = {"backup_dir": str(backup.script if backup.bare_script else backup.path),
                                "target": target, "mode": mode,

@@ -3,6 +3,12 @@
 The rows go through a separate autocommit connection so they are written even when the restore
 itself runs in one transaction that is rolled back, and never join that transaction's fate. A
 missing table or any failure is a warning: reporting must never fail a restore.
+
+A restore must not write what the backup does not hold: the rows go only into an events table
+that existed in the target *before* the restore began (a live project that tracks its runs),
+and only if it is still that same table afterwards (same oid: not dropped by ``--clean`` and
+re-created from the backup). A fresh copy of a database therefore holds exactly the source's
+rows, and its sequences and triggers on that table do not move.
 """
 from __future__ import annotations
 
@@ -28,6 +34,24 @@ class Reporter:
         self.run_id = uuid.uuid4()
         self._warn = warn or (lambda msg: None)
         self.written: list[str] = []
+        self._table_oid: int | None = None
+
+    def probe(self) -> None:
+        """Remember the events table the target has before the restore (call it first)."""
+        if not self.enabled:
+            return
+        self._table_oid = self._events_oid()
+        if self._table_oid is None:
+            self.enabled = False  # no table of the target's own: the restore never reports
+
+    def _events_oid(self) -> int | None:
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10,
+                                 application_name="pyrestore-report") as conn:
+                row = conn.execute("SELECT to_regclass('code_ops.artifact_events')::oid").fetchone()
+                return int(row[0]) if row and row[0] is not None else None
+        except Exception:  # noqa: BLE001 - reporting must never break the restore
+            return None
 
     def invoked(self, details: dict[str, Any]) -> None:
         self._event("invoked", None, {"triggered_by": "user", **details})
@@ -41,9 +65,9 @@ class Reporter:
         try:
             with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10,
                                  application_name="pyrestore-report") as conn:
-                exists = conn.execute("SELECT to_regclass('code_ops.artifact_events') IS NOT NULL").fetchone()
-                if not exists or not exists[0]:
-                    return  # not a project that tracks events: silently nothing to do
+                row = conn.execute("SELECT to_regclass('code_ops.artifact_events')::oid").fetchone()
+                if not row or row[0] is None or (self._table_oid is not None and int(row[0]) != self._table_oid):
+                    return  # gone, or re-created by this restore: not the target's own table
                 conn.execute(
                     "INSERT INTO code_ops.artifact_events"
                     " (run_id, artifact_type, artifact_name, artifact_version, event_type, success, details)"

@@ -229,16 +229,26 @@ def test_role_map(make_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-d
 
 
 def test_self_reporting_rows_of_a_real_dump(fixture_db, make_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 item 3: a fresh restore writes no row of its own (the events table is one the
+    restore creates), so the copy equals the source with the default options; a restore into a
+    target whose events table existed before (a live project) records its invoked/completed rows."""
     src = fixture_db("supabase")
     b = pydump(src, tmp_path)
-    dst = make_db("dst")
-    assert main([str(b), dst, "--quiet"]) == 0
-    rows = pgtest.query(dst, "SELECT run_id, artifact_type, artifact_version IS NOT NULL, event_type, success,"
-                             " details->>'mode' FROM code_ops.artifact_events WHERE artifact_name = 'restore-db' ORDER BY id")
-    assert [r[1:] for r in rows] == [("command", True, "invoked", None, "full"), ("command", True, "completed", True, "full")]
+    schema_b = pydump(src, tmp_path / "s", "--schema-only")
+    fresh = make_db("fresh")
+    assert main([str(b), fresh, "--quiet"]) == 0  # reporting on (no --no-report)
+    oracle.assert_same_database(make_db.server, src, fresh)
+    assert pgtest.query(fresh, "SELECT count(*) FROM code_ops.artifact_events WHERE artifact_name = 'restore-db'") == [(0,)]
+    live = make_db("live")
+    assert main([str(schema_b), live, "--quiet", "--no-report"]) == 0
+    assert main([str(b), live, "--quiet", "--data-only"]) == 0
+    rows = pgtest.query(live, "SELECT run_id, artifact_type, artifact_version IS NOT NULL, event_type, success,"
+                              " details->>'mode' FROM code_ops.artifact_events WHERE artifact_name = 'restore-db' ORDER BY id")
+    assert [r[1:] for r in rows] == [("command", True, "invoked", None, "data-only"),
+                                     ("command", True, "completed", True, "data-only")]
     assert rows[0][0] == rows[1][0]  # one run id
     # the backup's own rows are there unchanged, ahead of ours
-    assert pgtest.query(dst, "SELECT id, artifact_name, event_type FROM code_ops.artifact_events ORDER BY id")[:2] == \
+    assert pgtest.query(live, "SELECT id, artifact_name, event_type FROM code_ops.artifact_events ORDER BY id")[:2] == \
         pgtest.query(src, "SELECT id, artifact_name, event_type FROM code_ops.artifact_events ORDER BY id")
 
 
