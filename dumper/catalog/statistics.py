@@ -1,8 +1,8 @@
 """Extended statistics objects (``CREATE STATISTICS``), deparsed by the server.
 
 ``pg_get_statisticsobjdef`` reads the live catalog, so this runs after the locks, and only
-the objects on relations in the dump are kept by the caller. The statistics target is
-``-1`` for "default" up to 16 and NULL from 17.
+the objects on relations in the dump are kept by the caller. The statistics target does not
+exist on 12, is ``-1`` for "default" on 13-16 and NULL from 17.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ class StatisticsObject(CatalogObject):
 def read_statistics(s: Session, table_oids: list[int]) -> list[StatisticsObject]:
     if not table_oids:
         return []
-    target = "s.stxstattarget" if s.info.version_num >= 170000 else "NULLIF(s.stxstattarget, -1)"
+    v = s.info.version_num
+    # stxstattarget: none before 13 (always the default), -1 for "default" 13-16, NULL from 17.
+    target = "s.stxstattarget" if v >= 170000 else "NULLIF(s.stxstattarget, -1)" if v >= 130000 else "NULL::integer"
     rows = s.query(
         f"""
         SELECT s.oid, n.nspname AS schema, s.stxname AS name, pg_catalog.pg_get_userbyid(s.stxowner) AS owner,

@@ -54,15 +54,20 @@ class EventTrigger(CatalogObject):
 def read_triggers(s: Session, table_oids: list[int]) -> list[Trigger]:
     if not table_oids:
         return []
-    # Partition clones of a parent's trigger: tgparentid since 13 (before that they were
-    # tgisinternal and are skipped with the internal triggers). A clone is kept only when its
-    # enabled state differs from the parent's, so that state can be restored.
+    # Partition clones of a parent's trigger: tgparentid since 13; on 12 a clone is an internal
+    # trigger with a partition dependency ('P') on its parent trigger. A clone is kept only when
+    # its enabled state differs from the parent's, so that state can be restored.
     if s.info.version_num >= 130000:
-        parent = """AND (t.tgparentid = 0 OR t.tgenabled <> (SELECT pt.tgenabled FROM pg_catalog.pg_trigger pt
-                                                            WHERE pt.oid = t.tgparentid))"""
         parent_col = "t.tgparentid"
+        internal = "NOT t.tgisinternal"
     else:
-        parent, parent_col = "", "0::oid"
+        parent_col = """COALESCE((SELECT d.refobjid FROM pg_catalog.pg_depend d
+                                   WHERE d.classid = 'pg_trigger'::pg_catalog.regclass AND d.objid = t.oid
+                                     AND d.refclassid = 'pg_trigger'::pg_catalog.regclass AND d.deptype = 'P'
+                                   LIMIT 1), 0)"""
+        internal = f"(NOT t.tgisinternal OR {parent_col} <> 0)"
+    parent = f"""AND {internal} AND ({parent_col} = 0 OR t.tgenabled <> (SELECT pt.tgenabled FROM pg_catalog.pg_trigger pt
+                                                          WHERE pt.oid = {parent_col}))"""
     rows = s.query(
         f"""
         SELECT t.oid, t.tgrelid AS table_oid, t.tgname AS name, n.nspname AS schema, {parent_col} AS parent_oid,
@@ -72,7 +77,7 @@ def read_triggers(s: Session, table_oids: list[int]) -> list[Trigger]:
           FROM pg_catalog.pg_trigger t
           JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-         WHERE t.tgrelid = ANY(%s) AND NOT t.tgisinternal {parent}
+         WHERE t.tgrelid = ANY(%s) {parent}
          ORDER BY n.nspname, c.relname, t.tgname
         """,
         (table_oids,),
