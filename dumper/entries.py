@@ -83,10 +83,13 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
             e = add(Entry(kind, t.schema, t.name, t.owner, PRE, ddo.create_type(t) + owner(kind, t)), t)
             acl(e, t, "TYPE")
             late = ddo.domain_not_valid_checks(t)
+            late_entry = e
             if late:
-                c = Entry("CHECK CONSTRAINT", t.schema, t.name, t.owner, POST, late)
+                late_entry = c = Entry("CHECK CONSTRAINT", t.schema, t.name, t.owner, POST, late)
                 c.entry_deps.append(e)
                 out.append(c)
+            for chk in t.checks:  # so that COMMENT ON CONSTRAINT ... ON DOMAIN follows its constraint
+                carriers[("pg_constraint", chk.oid)] = e if chk.validated else late_entry
         for r in cat.routines:
             kind = "PROCEDURE" if r.kind == "p" else "FUNCTION"
             e = add(Entry(kind, r.schema, r.signature, r.owner, PRE, ddo.create_routine(r) + owner(kind, r)), r)
@@ -240,6 +243,9 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
     if ddl and not plan.no_comments:
         for (cls, oid, _sub), c in sorted(cat.comments.items(), key=lambda kv: (kv[1].objtype, kv[1].identity)):
             target = carriers.get((cls, oid))
+            alias = cat.depends.aliases.get((cls, oid))
+            if target is None and cls == "pg_class" and alias is not None and alias[0] == "pg_type":
+                target = carriers.get(alias)  # a column of a composite type: its type's entry
             if target is None:
                 continue
             out.append(target.follow("COMMENT", comment_stmt(c.objtype, c.identity, c.text), name=f"{c.objtype} {c.identity}"))

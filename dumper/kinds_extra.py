@@ -19,6 +19,7 @@ from dumper.catalog.kinds import Kinds
 from dumper.catalog.privileges import DEFACL_TYPES
 from dumper.catalog.relations import Relation
 from dumper.ddl import aggregates as dda
+from dumper.ddl import basetypes as ddb
 from dumper.ddl import foreign as ddf
 from dumper.ddl import largeobjects as ddlo
 from dumper.ddl import operators as ddop
@@ -69,6 +70,10 @@ def build_kind_entries(
         k = Kinds(**{**vars(k), "languages": [], "casts": [], "transforms": [], "fdws": [], "servers": [],
                      "user_mappings": []})
     if non_tables:
+        _base_types(cat, b, carriers, add, owner, grant)
+        if whole_db:
+            for am in k.access_methods:
+                entry("ACCESS METHOD", am, am.name, PRE, ddb.create_access_method(am))
         for lang in k.languages:
             e = entry("PROCEDURAL LANGUAGE", lang, lang.name, PRE,
                       ddop.create_language(lang) + owner("LANGUAGE", lang.identity, lang.owner))
@@ -142,6 +147,49 @@ def build_kind_entries(
         _roles(cat, plan, b, carriers)
 
 
+def _base_types(cat: Catalog, b: Built, carriers: dict[Ref, Entry], add: Any,
+                owner: Callable[[str, str, str | None], str], grant: Callable[[Entry, Acl | None, str, str | None], None]) -> None:
+    """Shell type, then I/O functions, then the full ``CREATE TYPE`` (pg_dump's answer to the
+    type <-> function loop): the functions' pg_depend edges to the type are routed to the shell.
+
+    Runs after the function entries exist (they are in ``carriers``). A type that nothing
+    completed is only its shell, with owner, grants and comments.
+    """
+    loop: set[tuple[Ref, Ref]] = set()
+    schema_entry = {s.name: carriers[s.ref] for s in cat.schemas if s.ref in carriers}
+    for t in cat.kinds.base_types:
+        shell = Entry("SHELL TYPE" if t.defined else "TYPE", t.schema, t.name, t.owner, PRE, ddb.create_shell_type(t))
+        if t.schema in schema_entry:
+            shell.entry_deps.append(schema_entry[t.schema])
+        if not t.defined:
+            add(shell, t)
+            shell.sql += owner("TYPE", t.identity, t.owner)
+            grant(shell, t.acl, f"TYPE {t.identity}", t.owner)
+            continue
+        b.entries.append(shell)
+        full = add(Entry("TYPE", t.schema, t.name, t.owner, PRE, ddb.create_base_type(t) + owner("TYPE", t.identity, t.owner)), t)
+        full.entry_deps.append(shell)
+        grant(full, t.acl, f"TYPE {t.identity}", t.owner)
+        for f in t.io_functions:
+            loop.add((("pg_proc", f), t.ref))
+            full.deps.add(("pg_proc", f))
+            fe = carriers.get(("pg_proc", f))
+            if fe is not None:
+                fe.entry_deps.append(shell)
+    if loop:
+        cat.depends.edges = [e for e in cat.depends.edges if (e[0], e[1]) not in loop]
+
+
+def _cluster_on_constraints(cat: Catalog, carriers: dict[Ref, Entry]) -> None:
+    """``ALTER TABLE ... CLUSTER ON`` for a constraint's index, after the constraint that makes it."""
+    tables = {r.oid: r for r in cat.relations}
+    for c in cat.constraints:
+        index = cat.kinds.clustered_constraints.get(c.oid)
+        e = carriers.get(c.ref)
+        if index is not None and e is not None and e.kind == "CONSTRAINT" and c.table_oid in tables:
+            e.sql += f"ALTER TABLE {tables[c.table_oid].identity} CLUSTER ON {quote_ident(index)};\n"
+
+
 def _post_data_kinds(cat: Catalog, plan: Plan, b: Built, carriers: dict[Ref, Entry], add: Any,
                      table_entry: dict[int, Entry], owner: Callable[[str, str, str | None], str], whole_db: bool) -> None:
     k: Kinds = cat.kinds
@@ -154,6 +202,7 @@ def _post_data_kinds(cat: Catalog, plan: Plan, b: Built, carriers: dict[Ref, Ent
                       ddr.create_statistics(st) + owner("STATISTICS", st.identity, st.owner)), st)
         e.entry_deps.append(tab)
     schema_entry = {s.name: carriers[s.ref] for s in cat.schemas if s.ref in carriers}
+    _cluster_on_constraints(cat, carriers)
     if whole_db and not plan.no_publications:
         for p in k.publications:
             e = add(Entry("PUBLICATION", None, p.name, p.owner, POST,

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from dumper.catalog.accessmethods import AccessMethod, read_access_methods, read_clustered_constraint_indexes
 from dumper.catalog.aggregates import Aggregate, read_aggregates
+from dumper.catalog.basetypes import BaseType, read_base_types
 from dumper.catalog.collations import Collation, Conversion, read_collations, read_conversions
 from dumper.catalog.extconfig import ConfigTable, read_config_tables
 from dumper.catalog.foreign import ForeignDataWrapper, ForeignServer, UserMapping, read_foreign
@@ -55,6 +57,9 @@ class Kinds:
     large_objects: list[LargeObject] = field(default_factory=list)
     security_labels: list[SecurityLabel] = field(default_factory=list)
     config_tables: list[ConfigTable] = field(default_factory=list)
+    base_types: list[BaseType] = field(default_factory=list)  # and shell types
+    access_methods: list[AccessMethod] = field(default_factory=list)
+    clustered_constraints: dict[int, str] = field(default_factory=dict)  # constraint oid -> index name
 
 
 def read_kinds(s: Session, schemas: set[str], table_oids: list[int], extension_oids: list[int]) -> Kinds:
@@ -87,4 +92,7 @@ def read_kinds(s: Session, schemas: set[str], table_oids: list[int], extension_o
     k.large_objects = read_large_objects(s)
     k.security_labels = read_security_labels(s)
     k.config_tables = read_config_tables(s, extension_oids)
+    k.base_types = keep(read_base_types(s))
+    k.access_methods = read_access_methods(s)
+    k.clustered_constraints = read_clustered_constraint_indexes(s, table_oids)
     return k
