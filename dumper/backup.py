@@ -50,6 +50,7 @@ SET client_encoding = 'UTF8';
 SET standard_conforming_strings = on;
 SELECT pg_catalog.set_config('search_path', '', false);
 SET check_function_bodies = false;
+SET default_table_access_method = heap;
 SET xmloption = content;
 SET client_min_messages = warning;
 SET row_security = off;

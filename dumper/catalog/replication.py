@@ -30,7 +30,10 @@ class Publication(CatalogObject):
     oid: int = 0
     all_tables: bool = False
     publish: list[str] = field(default_factory=list)
-    via_root: bool = False
+    # WITH options beyond publish, as the catalog holds them (None: the server has no such
+    # option). Written even when they equal a default, which may differ on the restoring server.
+    via_root: bool | None = None  # 13+
+    generated_columns: str | None = None  # 18+: none | stored
     tables: list[PublicationTable] = field(default_factory=list)
     schemas: list[tuple[int, str]] = field(default_factory=list)  # (pg_publication_namespace oid, schema)
 
@@ -45,20 +48,27 @@ class Subscription(CatalogObject):
     options: dict[str, str] = field(default_factory=dict)  # WITH (...) options other than connect/slot_name
 
 
+_GENCOLS = {"n": "none", "s": "stored"}
+# pg_subscription.substream: a boolean on 14-15, a "char" from 16 (f, t, p).
+_STREAMING = {"true": "on", "false": "off", "f": "off", "t": "on", "p": "parallel"}
+
+
 def read_publications(s: Session) -> list[Publication]:
     v = s.info.version_num
-    via_root = "p.pubviaroot" if v >= 130000 else "false"
+    via_root = "p.pubviaroot" if v >= 130000 else "NULL::boolean"
+    gencols = "p.pubgencols::text" if v >= 180000 else "NULL::text"
     pubs = {
         r["oid"]: Publication(
             ref=("pg_publication", r["oid"]), schema=None, name=r["name"], owner=r["owner"], identity=r["identity"],
             oid=r["oid"], all_tables=r["puballtables"],
             publish=[k for k in ("insert", "update", "delete", "truncate") if r["pub" + k]], via_root=r["via_root"],
+            generated_columns=_GENCOLS.get(r["gencols"]) if r["gencols"] is not None else None,
         )
         for r in s.query(
             f"""
             SELECT p.oid, p.pubname AS name, pg_catalog.pg_get_userbyid(p.pubowner) AS owner,
                    {identity_sql('pg_publication', 'p.oid')} AS identity, p.puballtables,
-                   p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, {via_root} AS via_root
+                   p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, {via_root} AS via_root, {gencols} AS gencols
               FROM pg_catalog.pg_publication p ORDER BY p.pubname
             """
         )
@@ -108,26 +118,7 @@ def read_subscriptions(s: Session) -> list[Subscription]:
          ORDER BY s.subname
         """
     ):
-        opts: dict[str, str] = {}
-        if r.get("binary"):
-            opts["binary"] = "true"
-        stream = r.get("streaming")
-        if stream in ("t", "true"):
-            opts["streaming"] = "on"
-        elif stream == "p":
-            opts["streaming"] = "parallel"
-        if r.get("two_phase") not in (None, "d"):
-            opts["two_phase"] = "on"
-        if r.get("disable_on_error"):
-            opts["disable_on_error"] = "true"
-        if r.get("password_required") is False:
-            opts["password_required"] = "false"
-        if r.get("run_as_owner"):
-            opts["run_as_owner"] = "true"
-        if r.get("origin") not in (None, "any"):
-            opts["origin"] = r["origin"]
-        if r.get("failover"):
-            opts["failover"] = "true"
+        opts = _subscription_options(r)
         out.append(
             Subscription(
                 ref=("pg_subscription", r["oid"]), schema=None, name=r["name"], owner=r["owner"],
@@ -136,3 +127,25 @@ def read_subscriptions(s: Session) -> list[Subscription]:
             )
         )
     return out
+
+
+def _subscription_options(r: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    """Every WITH option the server's catalog holds, whatever its value.
+
+    Defaults are not left out: they change between major versions (``streaming`` is off up to
+    17 and parallel from 18), so a backup taken on one major and restored on another would
+    otherwise change the subscription's behaviour.
+    """
+    opts: dict[str, str] = {}
+    if r.get("binary") is not None:
+        opts["binary"] = "true" if r["binary"] else "false"
+    if r.get("streaming") is not None:
+        opts["streaming"] = _STREAMING[r["streaming"]]
+    if r.get("two_phase") is not None:
+        opts["two_phase"] = "off" if r["two_phase"] == "d" else "on"
+    for key in ("disable_on_error", "password_required", "run_as_owner", "failover"):
+        if r.get(key) is not None:
+            opts[key] = "true" if r[key] else "false"
+    if r.get("origin") is not None:
+        opts["origin"] = r["origin"]
+    return opts

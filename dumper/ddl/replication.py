@@ -15,8 +15,10 @@ def create_publication(p: Publication, *, has_via_root: bool = True) -> str:
     if p.all_tables:
         sql += " FOR ALL TABLES"
     opts = [f"publish = {quote_literal(', '.join(p.publish))}"]
-    if p.via_root:
-        opts.append("publish_via_partition_root = true")
+    if p.via_root is not None:
+        opts.append(f"publish_via_partition_root = {'true' if p.via_root else 'false'}")
+    if p.generated_columns is not None:
+        opts.append(f"publish_generated_columns = {p.generated_columns}")
     return sql + f" WITH ({', '.join(opts)});\n"
 
 
@@ -72,9 +74,8 @@ def strip_password(conninfo: str) -> tuple[str, bool]:
 def create_subscription(s: Subscription, conninfo: str) -> str:
     """``connect = false``: restoring never contacts the publisher nor creates a slot."""
     opts = ["connect = false", f"slot_name = {quote_literal(s.slot_name) if s.slot_name is not None else 'NONE'}"]
-    opts += [f"{k} = {v if v in ('true', 'false', 'on', 'parallel') else quote_literal(v)}" for k, v in s.options.items()]
-    if s.sync_commit != "off":
-        opts.append(f"synchronous_commit = {quote_literal(s.sync_commit)}")
+    opts += [f"{k} = {v if v in ('true', 'false', 'on', 'off', 'parallel') else quote_literal(v)}" for k, v in s.options.items()]
+    opts.append(f"synchronous_commit = {quote_literal(s.sync_commit)}")
     pubs = ", ".join(quote_ident(p) for p in s.publications)
     return f"CREATE SUBSCRIPTION {quote_ident(s.name)} CONNECTION {quote_literal(conninfo)} PUBLICATION {pubs} WITH ({', '.join(opts)});\n"
 

@@ -99,7 +99,9 @@ def create_table(
         sql += f"\nSERVER {quote_ident(rel.server)}"
         if rel.ftoptions:
             sql += f"\nOPTIONS ({_fdw_options(rel.ftoptions)})"
-    if rel.access_method and rel.access_method != "heap":
+    # heap is the header's default_table_access_method; a partitioned table (17+) has an
+    # access method only when one was given, heap included.
+    if rel.access_method and (rel.access_method != "heap" or rel.kind == "p"):
         sql += f"\nUSING {quote_ident(rel.access_method)}"
     withs = list(rel.reloptions or []) + [f"toast.{o}" for o in rel.toast_options or []]
     if withs:
