@@ -126,6 +126,7 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
             for c in inline:
                 e.refs.append(c.ref)
                 carriers[c.ref] = e
+            _notnull_entries(rel, e, out, carriers)
             printed = {c.num for c in (rel.columns if rel.of_type else ddt.printed_columns(rel))}
             parent_rels = [rels[p] for p in rel.parents if p in rels]
             for col in rel.columns:
@@ -358,6 +359,27 @@ def _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add) -> No
 def _inherited_order_changes(rel: Relation, parents: list[Relation]) -> bool:
     """CREATE TABLE ... INHERITS puts the parents' columns first, then the child's own."""
     order: list[str] = []
+def _notnull_entries(rel: Relation, table: Entry, out: list[Entry], carriers: dict[Ref, Entry]) -> None:
+    """PostgreSQL 18's NOT NULL constraints are pg_constraint rows: a valid one is written in
+    its table's CREATE TABLE (so its comment follows the table); a NOT VALID one is added
+    after the data, as pg_dump does, since the column holds NULLs. An inherited NOT VALID
+    one comes with its parent's ALTER TABLE."""
+    for col in rel.columns:
+        nn = col.nn_constraint
+        if nn is None:
+            continue
+        ref: Ref = ("pg_constraint", nn.oid)
+        if nn.valid:
+            table.refs.append(ref)
+            carriers[ref] = table
+        elif nn.is_local:
+            c = Entry("CHECK CONSTRAINT", rel.schema, f"{rel.name} {nn.name}", rel.owner, POST, ddt.add_invalid_notnull(rel, col))
+            c.refs.append(ref)
+            carriers[ref] = c
+            c.entry_deps.append(table)
+            out.append(c)
+
+
     for p in parents:
         order += [c.name for c in p.columns if c.name not in order]
     order += [c.name for c in rel.columns if c.name not in order]

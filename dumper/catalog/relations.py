@@ -33,7 +33,7 @@ class Column:
     notnull: bool
     default: str | None
     identity: str  # '', 'a' (ALWAYS), 'd' (BY DEFAULT)
-    generated: str  # '', 's' (STORED)
+    generated: str  # '', 's' (STORED), 'v' (VIRTUAL, 18+)
     collation: str | None  # qualified, only when it differs from the type's default
     storage: str | None  # only when it differs from the type's default
     compression: str | None
@@ -45,6 +45,21 @@ class Column:
     acl: Acl | None = None
     default_deps_on_function: bool = False
     default_oid: int | None = None
+    # PostgreSQL 18 keeps a NOT NULL as a pg_constraint row (contype 'n'); None before 18.
+    nn_constraint: NotNull | None = None
+
+
+@dataclass
+class NotNull:
+    """A column's NOT NULL constraint as PostgreSQL 18 stores it: a name to keep, and the
+    states that change where and how it is written (``NOT VALID`` ones after the data)."""
+
+    oid: int
+    name: str
+    valid: bool
+    no_inherit: bool
+    is_local: bool
+    definition: str  # pg_get_constraintdef: "NOT NULL col [NO INHERIT] [NOT VALID]"
 
 
 @dataclass
@@ -156,6 +171,7 @@ def read_details(s: Session, rels: list[Relation]) -> None:
     v = s.info.version_num
     compression = "a.attcompression" if v >= 140000 else "''::\"char\""
     stattarget = "a.attstattarget" if v >= 170000 else "NULLIF(a.attstattarget, -1)"
+    notnull_cols, notnull_join = _notnull_sql(v)
     for c in s.query(
         f"""
         SELECT a.attrelid AS rel, a.attnum AS num, a.attname AS name,
@@ -169,6 +185,7 @@ def read_details(s: Session, rels: list[Relation]) -> None:
                {stattarget} AS statistics,
                a.attoptions AS options, a.attfdwoptions AS fdw_options,
                a.attislocal AS is_local, a.attinhcount AS inh_count,
+               {notnull_cols},
                {acl_columns('a.attacl', None)},
                EXISTS (SELECT 1 FROM pg_catalog.pg_depend dd
                         JOIN pg_catalog.pg_proc p ON dd.refclassid = 'pg_proc'::pg_catalog.regclass AND p.oid = dd.refobjid
@@ -181,6 +198,7 @@ def read_details(s: Session, rels: list[Relation]) -> None:
           LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
           LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
           LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+          {notnull_join}
          WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
          ORDER BY a.attrelid, a.attnum
         """,
@@ -195,6 +213,7 @@ def read_details(s: Session, rels: list[Relation]) -> None:
                 options=c["options"], fdw_options=c["fdw_options"], is_local=c["is_local"],
                 inh_count=c["inh_count"], acl=make_acl(c, "c"),
                 default_deps_on_function=c["default_deps_on_function"], default_oid=c["default_oid"],
+                nn_constraint=_notnull(c),
             )
         )
     # Deparsed pieces: only now, with the tables locked.
@@ -220,6 +239,28 @@ def read_details(s: Session, rels: list[Relation]) -> None:
     seqs = [r for r in rels if r.kind == "S"]
     if seqs:
         _read_sequences(s, seqs)
+
+
+def _notnull_sql(version_num: int) -> tuple[str, str]:
+    """Select-list and join fragments for a column's NOT NULL constraint row.
+
+    From 18 a table's NOT NULL is a pg_constraint row (contype 'n', one column in conkey)
+    with a name, ``NOT VALID`` and ``NO INHERIT``; before 18 only ``attnotnull`` exists.
+    """
+    if version_num < 180000:
+        return "NULL::oid AS nn_oid, NULL::text AS nn_name, NULL::bool AS nn_valid, NULL::bool AS nn_noinherit, " \
+               "NULL::bool AS nn_local, NULL::text AS nn_def", ""
+    return (
+        "nn.oid AS nn_oid, nn.conname::text AS nn_name, nn.convalidated AS nn_valid, nn.connoinherit AS nn_noinherit, "
+        "nn.conislocal AS nn_local, CASE WHEN nn.oid IS NOT NULL THEN pg_catalog.pg_get_constraintdef(nn.oid) END AS nn_def",
+        "LEFT JOIN pg_catalog.pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey[1] = a.attnum",
+    )
+
+
+def _notnull(row: dict[str, Any]) -> NotNull | None:
+    if row["nn_oid"] is None:
+        return None
+    return NotNull(row["nn_oid"], row["nn_name"], row["nn_valid"], row["nn_noinherit"], row["nn_local"], row["nn_def"])
 
 
 def _read_sequences(s: Session, seqs: list[Relation]) -> None:

@@ -30,17 +30,75 @@ def _fdw_options(opts: list[str]) -> str:
     return ", ".join(parts)
 
 
-def column_def(col: Column, *, include_default: bool) -> str:
+_GENERATED = {"s": "STORED", "v": "VIRTUAL"}
+
+
+def column_def(col: Column, *, include_default: bool, rel: Relation | None = None,
+               parent_rels: list[Relation] | None = None) -> str:
     parts = [quote_ident(col.name), col.type]
     if col.collation:
         parts.append(f"COLLATE {col.collation}")
-    if col.generated == "s" and col.default is not None:
-        parts.append(f"GENERATED ALWAYS AS ({col.default}) STORED")
+    if col.generated and col.default is not None:
+        parts.append(f"GENERATED ALWAYS AS ({col.default}) {_GENERATED[col.generated]}")
     elif include_default and col.default is not None:
         parts.append(f"DEFAULT {col.default}")
-    if col.notnull:
-        parts.append("NOT NULL")
+    nn = notnull_clause(rel, col, parent_rels or [])
+    if nn:
+        parts.append(nn)
     return " ".join(parts)
+
+
+def notnull_clause(rel: Relation | None, col: Column, parent_rels: list[Relation]) -> str:
+    """What a column definition says about NOT NULL.
+
+    Before 18 only ``attnotnull`` exists: ``NOT NULL``. From 18 the constraint has a name
+    (written when it is not the one the server would choose, ``<table>_<column>_not_null``),
+    ``NO INHERIT``, and may be ``NOT VALID`` (written after the data: the column holds NULLs).
+    """
+    nn = col.nn_constraint
+    if nn is None or rel is None:
+        return "NOT NULL" if col.notnull else ""
+    return _named_notnull(rel, col) if _writes_notnull(rel, col, parent_rels) else ""
+
+
+def _writes_notnull(rel: Relation, col: Column, parent_rels: list[Relation]) -> bool:
+    """18+: does this table's CREATE TABLE write the column's NOT NULL constraint?
+
+    Not a NOT VALID one (added after the data). An inheritance child gets an inherited one
+    from a parent's valid, inheritable constraint at CREATE time, with the parent's name; if no
+    parent gives it (the parent's is NOT VALID), the child writes it, as pg_dump does. A
+    partition is created on its own and attached, so it writes all of its constraints.
+    """
+    nn = col.nn_constraint
+    if nn is None or not nn.valid:
+        return False
+    if nn.is_local or rel.is_partition:
+        return True
+    return not any(
+        pc.nn_constraint is not None and pc.nn_constraint.valid and not pc.nn_constraint.no_inherit
+        for p in parent_rels for pc in p.columns if pc.name == col.name
+    )
+
+
+def _named_notnull(rel: Relation, col: Column, *, table_constraint: bool = False) -> str:
+    nn = col.nn_constraint
+    assert nn is not None
+    text = "" if nn.name == f"{rel.name}_{col.name}_not_null" else f"CONSTRAINT {quote_ident(nn.name)} "
+    text += f"NOT NULL {quote_ident(col.name)}" if table_constraint else "NOT NULL"
+    return text + (" NO INHERIT" if nn.no_inherit else "")
+
+
+def inherited_notnull_lines(rel: Relation, parent_rels: list[Relation]) -> list[str]:
+    """18+: a NOT NULL on a column an inheritance child only inherits (so the column is not
+    printed), which the parents do not give it, becomes a table constraint in its CREATE TABLE."""
+    if rel.is_partition or rel.of_type:
+        return []
+    printed = {c.num for c in printed_columns(rel)}
+    return [
+        _named_notnull(rel, c, table_constraint=True)
+        for c in rel.columns
+        if c.num not in printed and _writes_notnull(rel, c, parent_rels)
+    ]
 
 
 def printed_columns(rel: Relation) -> list[Column]:
@@ -59,14 +117,15 @@ def inline_default(col: Column) -> bool:
     return col.default is not None and not col.generated and not col.default_deps_on_function and not col.identity
 
 
-def _typed_column(col: Column) -> str | None:
+def _typed_column(rel: Relation, col: Column) -> str | None:
     """A typed table's column takes its type and collation from the type: only the options
     the table adds are written (``col WITH OPTIONS DEFAULT ... NOT NULL``)."""
     parts = []
     if inline_default(col):
         parts.append(f"DEFAULT {col.default}")
-    if col.notnull:
-        parts.append("NOT NULL")
+    nn = notnull_clause(rel, col, [])
+    if nn:
+        parts.append(nn)
     return f"{quote_ident(col.name)} WITH OPTIONS {' '.join(parts)}" if parts else None
 
 
@@ -79,9 +138,11 @@ def create_table(
     parents do not give them: a NOT NULL of their own, as pg_dump writes it before PG 18.
     """
     if rel.of_type:
-        lines = [f"    {x}" for x in map(_typed_column, rel.columns) if x]
+        lines = [f"    {x}" for x in (_typed_column(rel, c) for c in rel.columns) if x]
     else:
-        lines = [f"    {column_def(c, include_default=inline_default(c))}" for c in printed_columns(rel)]
+        lines = [f"    {column_def(c, include_default=inline_default(c), rel=rel, parent_rels=parent_rels)}"
+                 for c in printed_columns(rel)]
+        lines += [f"    {x}" for x in inherited_notnull_lines(rel, parent_rels or [])]
     lines += [f"    CONSTRAINT {quote_ident(n)} {d}" for n, d in checks]
     kw = "UNLOGGED TABLE" if rel.persistence == "u" else "TABLE"
     if rel.kind == "f":
@@ -120,7 +181,7 @@ def create_table(
             out.append(f"{only} ALTER COLUMN {col} SET ({_options(c.options)});\n")
         if c.fdw_options:
             out.append(f"ALTER FOREIGN TABLE ONLY {rel.identity} ALTER COLUMN {col} OPTIONS ({_fdw_options(c.fdw_options)});\n")
-        if not c.is_local and not rel.is_partition and not rel.of_type and c.inh_count and c.notnull and parent_rels:
+        if c.nn_constraint is None and not c.is_local and not rel.is_partition and not rel.of_type and c.inh_count and c.notnull and parent_rels:
             inherited = any(pc.notnull for p in parent_rels for pc in p.columns if pc.name == c.name)
             if not inherited:
                 out.append(f"{only} ALTER COLUMN {col} SET NOT NULL;\n")
@@ -131,6 +192,14 @@ def create_table(
     elif rel.replident == "n":
         out.append(f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY NOTHING;\n")
     return "".join(out)
+
+
+def add_invalid_notnull(rel: Relation, col: Column) -> str:
+    """A NOT VALID NOT NULL (18+), added after the data as pg_dump does: the column holds NULLs.
+    Not ONLY: an inheritance parent refuses a constraint its children would lack."""
+    nn = col.nn_constraint
+    assert nn is not None
+    return f"ALTER TABLE {rel.identity} ADD CONSTRAINT {quote_ident(nn.name)} {nn.definition};\n"
 
 
 def identity_column(rel: Relation, col: Column, seq_identity: str, seq: Sequence) -> str:
