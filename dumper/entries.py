@@ -17,6 +17,7 @@ from dumper.ddl import objects as ddo
 from dumper.ddl import tables as ddt
 from dumper.ddl.common import acl_stmts, comment_stmt, owner_stmt
 from dumper.ident import quote_ident, table_key
+from dumper.initial_state import initial_acl_entries, public_schema_entries
 from dumper.kinds_extra import build_kind_entries
 from dumper.plan import Plan
 from dumper.redact import redacted_columns, redacted_select
@@ -28,6 +29,7 @@ class Built:
     entries: list[Entry] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     data_tables: list[Relation] = field(default_factory=list)
+    extra_roles: set[str] = field(default_factory=set)  # roles named by entries without a catalog object
 
 
 def csv_name(schema: str, table: str) -> str:
@@ -64,10 +66,7 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
     if ddl and plan.dumps_non_tables:
         for s in cat.schemas:
             if s.builtin:
-                sql = "" if s.owner_is_default else owner("SCHEMA", s)
-                e = add(Entry("SCHEMA", None, s.name, s.owner, PRE, sql), s)
-                if s.acl is not None and not plan.no_acl:
-                    out.append(e.follow("ACL", acl_stmts(s.acl, f"SCHEMA {s.identity}", s.owner, baseline=s.init_acl or [])))
+                public_schema_entries(cat, s, plan, add, out)
             else:
                 e = add(Entry("SCHEMA", None, s.name, s.owner, PRE, ddo.create_schema(s) + owner("SCHEMA", s)), s)
                 acl(e, s, "SCHEMA")
@@ -237,6 +236,8 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
         _data_only_fk_order(cat, data_entry, b)
 
     _tag_tables(out)
+    # Grants on extension members and system objects (before the roles are collected).
+    initial_acl_entries(cat, plan, b, carriers)
     # Aggregates, operators, FDWs, publications, default ACLs, large objects, roles, ...
     build_kind_entries(cat, plan, b, carriers, add, table_entry, data_entry, csv_name)
 

@@ -28,6 +28,7 @@ from dumper.ddl import roles as ddro
 from dumper.ddl import textsearch as ddts
 from dumper.ddl.common import acl_stmts, owner_stmt
 from dumper.ident import quote_ident, quote_literal, table_key
+from dumper.redact import user_mapping_warning
 from dumper.toc import DATA, POST, PRE, Entry
 
 if TYPE_CHECKING:
@@ -110,15 +111,6 @@ def build_kind_entries(
             entry("TEXT SEARCH CONFIGURATION", cfg, cfg.name, PRE,
                   ddts.create_config(cfg) + owner("TEXT SEARCH CONFIGURATION", cfg.identity, cfg.owner))
         for w in k.fdws:
-            if w.extension_member:
-                # CREATE EXTENSION makes it; only grants changed since then are ours to replay.
-                if w.acl is not None and not plan.no_acl:
-                    base = w.init_acl or [(w.owner or "", w.owner or "", "USAGE", False)]
-                    a = Entry("ACL", None, w.name, w.owner, PRE,
-                              acl_stmts(w.acl, f"FOREIGN DATA WRAPPER {w.identity}", w.owner, baseline=base))
-                    a.deps.add(w.ref)
-                    out.append(a)
-                continue
             e = entry("FOREIGN DATA WRAPPER", w, w.name, PRE,
                       ddf.create_fdw(w) + owner("FOREIGN DATA WRAPPER", w.identity, w.owner))
             grant(e, w.acl, f"FOREIGN DATA WRAPPER {w.identity}", w.owner)
@@ -126,12 +118,9 @@ def build_kind_entries(
             e = entry("SERVER", srv, srv.name, PRE, ddf.create_server(srv) + owner("SERVER", srv.identity, srv.owner))
             grant(e, srv.acl, f"FOREIGN SERVER {srv.identity}", srv.owner)
         for um in k.user_mappings:
-            sql, dropped = ddf.create_user_mapping(um)
+            sql, dropped = ddf.create_user_mapping(um, redact=plan.redact_auth)
             if dropped:
-                b.warnings.append(
-                    f"user mapping for {ddf.user_mapping_target(um)} on server {quote_ident(um.server)}: option "
-                    f"{', '.join(dropped)} not dumped (secrets never go into a backup); set it again after restoring"
-                )
+                b.warnings.append(user_mapping_warning(ddf.user_mapping_target(um), um.server, dropped))
             e = entry("USER MAPPING", um, um.name, PRE, sql)
             e.deps.add(("pg_foreign_server", um.server_oid))
     if ddl:
@@ -358,6 +347,7 @@ def _roles(cat: Catalog, plan: Plan, b: Built, carriers: dict[Ref, Entry]) -> No
         for d in k.default_acls:
             names.add(d.role)
             acl_roles(d.acl)
+    names.update(b.extra_roles)
     role_entry: dict[str, Entry] = {}
     for name in sorted(n for n in names if n in k.roles):
         e = Entry("ROLE", None, name, None, PRE, ddro.create_role(k.roles[name]))

@@ -68,3 +68,11 @@ def redacted_select(schema: str, table: str, identity: str, columns: list[str]) 
 def redacted_columns(schema: str, table: str, columns: list[str]) -> list[str]:
     rules = RULES.get((schema, table), {})
     return [c for c in columns if c in rules]
+
+
+def user_mapping_warning(target: str, server: str, dropped: list[str]) -> str:
+    """The warning for a user mapping whose secret options ``--redact-auth`` left out."""
+    return (
+        f"user mapping for {target} on server {quote_ident(server)}: option {', '.join(dropped)} not dumped "
+        "(--redact-auth); set it again with ALTER USER MAPPING after restoring"
+    )

@@ -186,16 +186,25 @@ def test_missing_role_is_created_without_password(pg_server, make_db, run_sql, t
         run_sql(admin, f"DROP ROLE IF EXISTS {role}")
 
 
-def test_user_mapping_password_is_never_dumped(make_db, run_sql, tmp_path):
+def test_user_mapping_password_is_dumped_unless_redact_auth(make_db, run_sql, tmp_path):
+    """Like pg_dump, a user mapping keeps its password (the backup is private and a restored
+    server must still connect); ``--redact-auth`` leaves it out and says so."""
     src = make_db("um")
     run_sql(src, "CREATE FOREIGN DATA WRAPPER w; CREATE SERVER s FOREIGN DATA WRAPPER w;"
                  f"CREATE USER MAPPING FOR CURRENT_USER SERVER s OPTIONS (user 'bob', password '{SECRET}');")
     backup, summary = _dump(src, tmp_path / "out")
-    assert SECRET not in _script(backup)
-    assert any("user mapping" in w and "password" in w for w in summary["warnings"])
+    assert not any("user mapping" in w for w in summary["warnings"])
     dst = make_db("um_copy")
     oracle.psql_replay(make_db.server, dst, backup / "backup.sql.gz")
-    assert pgtest.query(dst, "SELECT umoptions FROM pg_user_mappings") == [(["user=bob"],)]
+    assert pgtest.query(dst, "SELECT umoptions FROM pg_user_mappings") == [(["user=bob", f"password={SECRET}"],)]
+    oracle.assert_same_database(make_db.server, src, dst)
+
+    redacted, summary = _dump(src, tmp_path / "redacted", "--redact-auth")
+    assert SECRET not in _script(redacted)
+    assert any("user mapping" in w and "password" in w and "--redact-auth" in w for w in summary["warnings"])
+    dst2 = make_db("um_redacted")
+    oracle.psql_replay(make_db.server, dst2, redacted / "backup.sql.gz")
+    assert pgtest.query(dst2, "SELECT umoptions FROM pg_user_mappings") == [(["user=bob"],)]
 
 
 def test_subscription_roundtrip_without_password(make_db, run_sql, tmp_path):

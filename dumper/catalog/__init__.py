@@ -15,6 +15,7 @@ from dumper.catalog.constraints import Constraint, Index, read_constraints, read
 from dumper.catalog.depend import Dependencies, read_dependencies
 from dumper.catalog.kinds import Kinds, read_kinds
 from dumper.catalog.namespaces import Extension, Schema, read_extensions, read_schemas
+from dumper.catalog.privileges import InitialAcl, read_initial_acls
 from dumper.catalog.relations import Relation, list_relations, read_details
 from dumper.catalog.routines import Routine, read_routines
 from dumper.catalog.triggers import EventTrigger, Policy, Rule, Trigger, read_event_triggers, read_policies, read_rules, read_triggers
@@ -43,6 +44,8 @@ class Catalog:
     index_names: dict[int, str] = field(default_factory=dict)
     index_parents: list[tuple[int, int]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # changed privileges on extension members and system objects (dumper.initial_state)
+    initial_acls: list[InitialAcl] = field(default_factory=list)
 
 
 def read_catalog(
@@ -75,6 +78,7 @@ def read_catalog(
     cat.event_triggers = read_event_triggers(s)
     cat.kinds = read_kinds(s, schemas, table_oids, [x.oid for x in cat.extensions])
     cat.comments = read_comments(s)
+    cat.initial_acls = read_initial_acls(s)
     cat.depends = read_dependencies(s)
     cat.timings = {"catalog_s": round((t1 - t0) + (time.monotonic() - t2), 4), "locks_s": round(t2 - t1, 4)}
     return cat

@@ -49,13 +49,33 @@ Ref = tuple[str, int]
 """A catalog object's identity: (catalog table name, oid)."""
 
 
+AclRow = tuple[str, str, str, bool]
+"""One privilege of an exploded ACL: grantee ('' = PUBLIC), grantor, privilege, grantable."""
+
+#: Privileges a column grant can hold (acldefault() has nothing to say about columns).
+COLUMN_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "REFERENCES"})
+
+
 @dataclass
 class Acl:
-    """An object's privileges, ``None`` items meaning "as the defaults after CREATE"."""
+    """An object's privileges and the state a restore starts from.
 
-    items: list[tuple[str, str, str, bool]] | None  # grantee ('' = PUBLIC), grantor, privilege, grantable
+    ``base`` is what the object holds right after it is created on the target: acldefault()
+    for its kind and owner, or what ``pg_init_privs`` recorded for objects that CREATE
+    EXTENSION or initdb made. The dump writes the difference between ``base`` and ``items``
+    (as pg_dump does), so an ACL that equals its default produces nothing. ``base`` None
+    means "not known": the renderer then revokes everything the kind starts with.
+
+    ``full`` is every privilege the kind has on the source server (the owner's part of
+    acldefault()); an item holding all of them is written ``ALL``, which on a newer server
+    also covers privileges added since (MAINTAIN in 17), exactly as pg_dump writes it.
+    """
+
+    items: list[AclRow] | None
     is_default: bool
-    baseline: str  # acldefault() code: r, s, f, n, T, l, F, S, L, d
+    baseline: str  # acldefault() code: r, s, f, n, T, l, F, S, L, d, c (column)
+    base: list[AclRow] | None = None
+    full: frozenset[str] | None = None
 
 
 @dataclass
@@ -71,18 +91,39 @@ class CatalogObject:
     deps: set[Ref] = field(default_factory=set)
 
 
+def rows(items: Any) -> list[AclRow]:
+    """JSON rows of :func:`acl_sql` as tuples."""
+    return [tuple(i) for i in (items or [])]  # type: ignore[misc]
+
+
+def full_privileges(base: list[AclRow]) -> frozenset[str]:
+    """The owner's privileges in an acldefault() value: every privilege the kind has."""
+    return frozenset(p for grantee, _grantor, p, _g in base if grantee != "")
+
+
 def make_acl(row: dict[str, Any], baseline: str) -> Acl | None:
     items = row.get("acl")
     if row.get("acl_is_default", True) or items is None:
         return None
-    return Acl([tuple(i) for i in items], False, baseline)  # type: ignore[misc]
+    if baseline == "c" or "acl_base" not in row:
+        # Columns start with no privileges at all; without acl_base the base is unknown.
+        base = [] if baseline == "c" else None
+        return Acl(rows(items), False, baseline, base, COLUMN_PRIVILEGES if baseline == "c" else None)
+    base = rows(row["acl_base"])
+    return Acl(rows(items), False, baseline, base, full_privileges(base))
 
 
 def acl_columns(acl_col: str, code_sql: str | None, owner_col: str = "") -> str:
-    """Select-list fragment: the exploded ACL and whether it equals the post-CREATE default.
+    """Select-list fragment: the exploded ACL, whether it equals the post-CREATE default, and
+    (only when it does not) the exploded default itself (``acl_base``), the restore's start.
 
     ``code_sql`` is an SQL expression giving ``acldefault``'s object-type code, or ``None`` for
     objects whose default is "no ACL at all" (columns, default privileges in a schema).
     """
-    same = "false" if code_sql is None else f"{acl_col} = pg_catalog.acldefault({code_sql}, {owner_col})"
-    return f"{acl_sql(acl_col)} AS acl, ({acl_col} IS NULL OR {same}) AS acl_is_default"
+    if code_sql is None:
+        return f"{acl_sql(acl_col)} AS acl, ({acl_col} IS NULL) AS acl_is_default"
+    default = f"pg_catalog.acldefault({code_sql}, {owner_col})"
+    return (
+        f"{acl_sql(acl_col)} AS acl, ({acl_col} IS NULL OR {acl_col} = {default}) AS acl_is_default, "
+        f"CASE WHEN {acl_col} <> {default} THEN {acl_sql(default)} END AS acl_base"
+    )

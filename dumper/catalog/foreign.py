@@ -1,8 +1,8 @@
 """Foreign-data wrappers, foreign servers and user mappings.
 
 User mappings are read from the ``pg_user_mappings`` view, not ``pg_user_mapping``: the view
-is readable by everyone and shows options only to those allowed to see them. A ``password``
-option is never carried into the dump (see :mod:`dumper.ddl.foreign`).
+is readable by everyone and shows options only to those allowed to see them. Members of an
+extension are left to CREATE EXTENSION (their changed grants: :mod:`dumper.initial_state`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dumper.catalog.base import Acl, CatalogObject, acl_columns, acl_sql, identity_sql, make_acl, not_extension_member
+from dumper.catalog.base import CatalogObject, acl_columns, identity_sql, make_acl, not_extension_member
 
 if TYPE_CHECKING:
     from dumper.session import Session
@@ -28,8 +28,6 @@ def _options(rows: list[list[str]] | None) -> list[tuple[str, str]]:
 @dataclass
 class ForeignDataWrapper(CatalogObject):
     oid: int = 0
-    extension_member: bool = False  # created by CREATE EXTENSION: only a changed ACL is dumped
-    init_acl: list[tuple[str, str, str, bool]] | None = None  # pg_init_privs (what the extension granted)
     handler: str | None = None
     validator: str | None = None
     options: list[tuple[str, str]] = field(default_factory=list)
@@ -67,14 +65,9 @@ def read_foreign(s: Session) -> tuple[list[ForeignDataWrapper], list[ForeignServ
                    {identity_sql('pg_foreign_data_wrapper', 'w.oid')} AS identity,
                    {_proc('w.fdwhandler')} AS handler, {_proc('w.fdwvalidator')} AS validator,
                    {_OPTIONS.format(col='w.fdwoptions')} AS options,
-                   {acl_columns('w.fdwacl', "'F'", 'w.fdwowner')},
-                   NOT {not_extension_member('pg_foreign_data_wrapper', 'w.oid')} AS ext_member,
-                   (SELECT {acl_sql('ip.initprivs')} FROM pg_catalog.pg_init_privs ip
-                     WHERE ip.objoid = w.oid AND ip.classoid = 'pg_foreign_data_wrapper'::pg_catalog.regclass) AS init_acl,
-                   (SELECT ip.initprivs FROM pg_catalog.pg_init_privs ip
-                     WHERE ip.objoid = w.oid AND ip.classoid = 'pg_foreign_data_wrapper'::pg_catalog.regclass)
-                     IS NOT DISTINCT FROM w.fdwacl AS acl_is_init
+                   {acl_columns('w.fdwacl', "'F'", 'w.fdwowner')}
               FROM pg_catalog.pg_foreign_data_wrapper w
+             WHERE {not_extension_member('pg_foreign_data_wrapper', 'w.oid')}
              ORDER BY w.fdwname
             """
         )
@@ -82,16 +75,10 @@ def read_foreign(s: Session) -> tuple[list[ForeignDataWrapper], list[ForeignServ
         ForeignDataWrapper(
             ref=("pg_foreign_data_wrapper", r["oid"]), schema=None, name=r["name"], owner=r["owner"],
             identity=r["identity"], acl=make_acl(r, "F"), oid=r["oid"], handler=r["handler"],
-            validator=r["validator"], options=_options(r["options"]), extension_member=r["ext_member"],
-            init_acl=[tuple(i) for i in r["init_acl"]] if r["init_acl"] else None,  # type: ignore[misc]
+            validator=r["validator"], options=_options(r["options"]),
         )
         for r in fdw_rows
     ]
-    for w in fdws:
-        if w.extension_member:
-            # Compare with what CREATE EXTENSION left (pg_init_privs), not with acldefault().
-            row = next(r for r in fdw_rows if r["oid"] == w.oid)
-            w.acl = None if row["acl_is_init"] else Acl([tuple(i) for i in (row["acl"] or [])], False, "F")  # type: ignore[misc]
     servers = [
         ForeignServer(
             ref=("pg_foreign_server", r["oid"]), schema=None, name=r["name"], owner=r["owner"],

@@ -5,18 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dumper.catalog.base import FIRST_NORMAL_OID, Acl, CatalogObject, acl_columns, make_acl, user_schema
+from dumper.catalog.base import FIRST_NORMAL_OID, Acl, AclRow, CatalogObject, acl_columns, make_acl, rows, user_schema
 
 if TYPE_CHECKING:
     from dumper.session import Session
+
+
+#: The comment initdb gives ``public`` (every major 12-18); pg_dump writes only a different one.
+PUBLIC_COMMENT = "standard public schema"
 
 
 @dataclass
 class Schema(CatalogObject):
     oid: int = 0
     builtin: bool = False  # public: exists in every new database, so never CREATEd
-    init_acl: list[tuple[str, str, str, bool]] | None = None
-    owner_is_default: bool = False
+    owner_is_default: bool = False  # public owned by pg_database_owner, as a new 15+ database has it
+    comment: str | None = None  # public only: its comment (others go through the comment pass)
 
 
 @dataclass
@@ -26,24 +30,26 @@ class Extension(CatalogObject):
     config_tables: list[int] | None = None
 
 
+def public_schema_base(owner: str) -> list[AclRow]:
+    """The ACL ``public`` has on a new 15+ database once ``ALTER SCHEMA public OWNER TO owner``
+    ran: ``{owner=UC/owner, =U/owner}``.
+
+    A restore's target is a new database of the target's major, not of the source's: compared
+    with this (as pg_dump does, ignoring pg_init_privs), a source made on 14 or older, whose
+    ``public`` lets PUBLIC CREATE, gets ``GRANT ALL ... TO PUBLIC`` and keeps behaving the same
+    after an upgrade; a 15+ source that nobody changed gets nothing.
+    """
+    return [(owner, owner, "USAGE", False), (owner, owner, "CREATE", False), ("", owner, "USAGE", False)]
+
+
 def read_schemas(s: Session) -> list[Schema]:
-    v = s.info.version_num
-    # Since PostgreSQL 15 a new database's public schema belongs to pg_database_owner.
-    default_owner = "'pg_database_owner'" if v >= 150000 else "(SELECT rolname FROM pg_catalog.pg_roles WHERE oid = 10)"
-    rows = s.query(
+    found = s.query(
         f"""
         SELECT n.oid, n.nspname AS name, pg_catalog.pg_get_userbyid(n.nspowner) AS owner,
                {acl_columns('n.nspacl', "'n'", 'n.nspowner')},
-               (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(
-                        CASE WHEN e.grantee = 0 THEN '' ELSE pg_catalog.pg_get_userbyid(e.grantee) END,
-                        pg_catalog.pg_get_userbyid(e.grantor), e.privilege_type, e.is_grantable) ORDER BY e.ord)
-                  FROM pg_catalog.pg_init_privs ip,
-                       pg_catalog.aclexplode(ip.initprivs) WITH ORDINALITY AS e(grantor, grantee, privilege_type, is_grantable, ord)
-                 WHERE ip.objoid = n.oid AND ip.classoid = 'pg_namespace'::pg_catalog.regclass AND ip.objsubid = 0) AS init_acl,
-               (SELECT ip.initprivs = n.nspacl OR (ip.initprivs IS NULL AND n.nspacl IS NULL)
-                  FROM pg_catalog.pg_init_privs ip
-                 WHERE ip.objoid = n.oid AND ip.classoid = 'pg_namespace'::pg_catalog.regclass AND ip.objsubid = 0) AS acl_is_init,
-               pg_catalog.pg_get_userbyid(n.nspowner) = {default_owner} AS owner_is_default,
+               n.nspacl IS NULL AS acl_is_null,
+               pg_catalog.pg_get_userbyid(n.nspowner) = 'pg_database_owner' AS owner_is_default,
+               CASE WHEN n.nspname = 'public' THEN pg_catalog.obj_description(n.oid, 'pg_namespace') END AS comment,
                EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd WHERE xd.classid = 'pg_namespace'::pg_catalog.regclass
                         AND xd.objid = n.oid AND xd.deptype = 'e') AS ext_member
           FROM pg_catalog.pg_namespace n
@@ -51,26 +57,23 @@ def read_schemas(s: Session) -> list[Schema]:
          ORDER BY n.nspname
         """
     )
-    out = []
-    for r in rows:
-        if r["ext_member"]:
-            continue
-        builtin = r["name"] == "public" and r["oid"] < FIRST_NORMAL_OID
-        acl = make_acl(r, "n")
-        if builtin:
-            # public starts with initdb's privileges, not acldefault(): compare with those.
-            acl = None if r["acl_is_init"] else Acl(
-                [tuple(i) for i in (r["acl"] or [])], False, "n"  # type: ignore[misc]
-            )
-        out.append(
-            Schema(
-                ref=("pg_namespace", r["oid"]), schema=None, name=r["name"], owner=r["owner"],
-                identity=_q(r["name"]), acl=acl, oid=r["oid"], builtin=builtin,
-                init_acl=[tuple(i) for i in r["init_acl"]] if r["init_acl"] else None,  # type: ignore[misc]
-                owner_is_default=r["owner_is_default"],
-            )
-        )
-    return out
+    return [_schema(r) for r in found if not r["ext_member"]]
+
+
+def _schema(r: dict) -> Schema:
+    """One schema; ``public`` (by name, as pg_dump: a re-created one exists on the target too)
+    is never created and its ACL is compared with :func:`public_schema_base`."""
+    builtin = r["name"] == "public"
+    acl = make_acl(r, "n")
+    if builtin:
+        base = public_schema_base(r["owner"])
+        items = rows(r["acl"])
+        acl = None if r["acl_is_null"] or items == base else Acl(items, False, "n", base, frozenset({"USAGE", "CREATE"}))
+    return Schema(
+        ref=("pg_namespace", r["oid"]), schema=None, name=r["name"], owner=r["owner"],
+        identity=_q(r["name"]), acl=acl, oid=r["oid"], builtin=builtin,
+        owner_is_default=r["owner_is_default"], comment=r["comment"],
+    )
 
 
 def read_extensions(s: Session) -> list[Extension]:

@@ -12,13 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dumper.catalog.base import Acl, acl_sql
+from dumper.catalog.base import COLUMN_PRIVILEGES, FIRST_NORMAL_OID, Acl, acl_sql, full_privileges, rows
 
 if TYPE_CHECKING:
     from dumper.session import Session
 
 # pg_default_acl.defaclobjtype → (acldefault code, the word ALTER DEFAULT PRIVILEGES uses)
 DEFACL_TYPES = {"r": ("r", "TABLES"), "S": ("s", "SEQUENCES"), "f": ("f", "FUNCTIONS"), "T": ("T", "TYPES"), "n": ("n", "SCHEMAS")}
+
+
+# acldefault() of the kind a pg_default_acl row is for (its code differs only for sequences).
+_DEFACL_DEFAULT = (
+    "pg_catalog.acldefault(CASE WHEN d.defaclobjtype = 'S' THEN 's'::\"char\" ELSE d.defaclobjtype END, d.defaclrole)"
+)
 
 
 @dataclass
@@ -54,22 +60,26 @@ class Membership:
 
 
 def read_default_acls(s: Session) -> list[DefaultAcl]:
-    rows = s.query(
+    found = s.query(
         f"""
         SELECT d.oid, pg_catalog.pg_get_userbyid(d.defaclrole) AS role, n.nspname AS schema, d.defaclobjtype AS objtype,
-               {acl_sql('d.defaclacl')} AS acl
+               {acl_sql('d.defaclacl')} AS acl,
+               {acl_sql(_DEFACL_DEFAULT)} AS acl_default
           FROM pg_catalog.pg_default_acl d LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace
          ORDER BY 2, 3 NULLS FIRST, 4
         """
     )
     out = []
-    for r in rows:
+    for r in found:
         if r["objtype"] not in DEFACL_TYPES:
             continue
-        items = [tuple(i) for i in (r["acl"] or [])]
+        # pg_dump's rule: a global entry replaces the built-in default, so it is written as a
+        # change from acldefault(); one IN SCHEMA can only add privileges, so it starts empty.
+        default = rows(r["acl_default"])
+        base = default if r["schema"] is None else []
         out.append(
             DefaultAcl(("pg_default_acl", r["oid"]), r["role"], r["schema"], r["objtype"],
-                       Acl(items, False, DEFACL_TYPES[r["objtype"]][0]))  # type: ignore[arg-type]
+                       Acl(rows(r["acl"]), False, DEFACL_TYPES[r["objtype"]][0], base, full_privileges(default)))
         )
     return out
 
@@ -104,3 +114,127 @@ def read_roles(s: Session) -> tuple[dict[str, RoleDef], list[Membership]]:
         )
     ]
     return roles, members
+
+
+@dataclass
+class InitialAcl:
+    """Privileges changed on an object the dump does not create itself.
+
+    Extension members come back with CREATE EXTENSION, system objects (``pg_catalog``, the
+    built-in languages, ``plpgsql``) with the database; both start with the privileges
+    ``pg_init_privs`` recorded when they were made (else acldefault()), and pg_dump writes
+    only the difference from that. ``extension_oid`` is None for system objects.
+    """
+
+    classid: str
+    oid: int
+    keyword: str  # the word GRANT uses: TABLE, SEQUENCE, FUNCTION, PROCEDURE, TYPE, SCHEMA, ...
+    target: str  # qualified, quoted name (functions with their argument types)
+    column: str | None  # quoted column name for a column grant
+    owner: str
+    extension_oid: int | None
+    acl: Acl
+
+
+def _signature(p: str, n: str) -> str:
+    """``schema.name(type, ...)`` from the input argument types, the form GRANT ON FUNCTION
+    accepts for functions, procedures and every kind of aggregate."""
+    return (
+        f"pg_catalog.quote_ident({n}.nspname) || '.' || pg_catalog.quote_ident({p}.proname) || '(' || "
+        f"pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.format_type(a.t, NULL) "
+        f"FROM pg_catalog.unnest({p}.proargtypes::pg_catalog.oid[]) WITH ORDINALITY AS a(t, i) ORDER BY a.i), ', ') || ')'"
+    )
+
+
+def _qualified(n: str, name: str) -> str:
+    return f"pg_catalog.quote_ident({n}.nspname) || '.' || pg_catalog.quote_ident({name})"
+
+
+# Every object that can hold privileges and be made by CREATE EXTENSION or by initdb:
+# (classoid, oid, subid, GRANT keyword, target, column, owner oid, acldefault code or NULL
+# for columns, ACL, system object?). Array types, table row types and multiranges are left
+# out: their privileges are their element's or table's (GRANT refuses them).
+_OBJECTS = """
+SELECT 'pg_class'::pg_catalog.regclass AS classoid, c.oid, 0 AS subid,
+       CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS keyword,
+       {rel} AS target, NULL::text AS colname, c.relowner AS ownerid,
+       (CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::"char" AS code, c.relacl AS acl,
+       n.nspname = 'pg_catalog' AS builtin
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+UNION ALL
+SELECT 'pg_class'::pg_catalog.regclass, c.oid, a.attnum, 'TABLE', {rel}, pg_catalog.quote_ident(a.attname),
+       c.relowner, NULL, a.attacl, n.nspname = 'pg_catalog'
+  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'pg_proc'::pg_catalog.regclass, p.oid, 0, CASE WHEN p.prokind = 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
+       {sig}, NULL, p.proowner, 'f', p.proacl, n.nspname = 'pg_catalog'
+  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+UNION ALL
+SELECT 'pg_type'::pg_catalog.regclass, t.oid, 0, 'TYPE', {typ}, NULL, t.typowner, 'T', t.typacl,
+       n.nspname = 'pg_catalog'
+  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+ WHERE t.typtype <> 'm'
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid)
+   AND (t.typrelid = 0 OR (SELECT r.relkind FROM pg_catalog.pg_class r WHERE r.oid = t.typrelid) = 'c')
+UNION ALL
+SELECT 'pg_namespace'::pg_catalog.regclass, n.oid, 0, 'SCHEMA', pg_catalog.quote_ident(n.nspname), NULL,
+       n.nspowner, 'n', n.nspacl, n.nspname = 'pg_catalog'
+  FROM pg_catalog.pg_namespace n
+UNION ALL
+SELECT 'pg_language'::pg_catalog.regclass, l.oid, 0, 'LANGUAGE', pg_catalog.quote_ident(l.lanname), NULL,
+       l.lanowner, 'l', l.lanacl, l.oid < 16384
+  FROM pg_catalog.pg_language l
+UNION ALL
+SELECT 'pg_foreign_data_wrapper'::pg_catalog.regclass, w.oid, 0, 'FOREIGN DATA WRAPPER',
+       pg_catalog.quote_ident(w.fdwname), NULL, w.fdwowner, 'F', w.fdwacl, false
+  FROM pg_catalog.pg_foreign_data_wrapper w
+UNION ALL
+SELECT 'pg_foreign_server'::pg_catalog.regclass, s.oid, 0, 'FOREIGN SERVER', pg_catalog.quote_ident(s.srvname), NULL,
+       s.srvowner, 'S', s.srvacl, false
+  FROM pg_catalog.pg_foreign_server s
+""".format(rel=_qualified("n", "c.relname"), sig=_signature("p", "n"), typ=_qualified("n", "t.typname"))
+
+# NULL for a column (no privileges): an empty array literal has no dimension, and aclexplode()
+# refuses it.
+_DEFAULT = "pg_catalog.acldefault(o.code, o.ownerid)"
+
+
+def read_initial_acls(s: Session) -> list[InitialAcl]:
+    """Extension members and system objects whose privileges differ from their initial ones.
+
+    As pg_dump: the start is ``pg_init_privs`` when it has a row for the object (else
+    acldefault(), or nothing for a column), and a NULL ACL next to an initial one means the
+    default. Members of built-in extensions (plpgsql) count as system objects.
+    """
+    out = []
+    for r in s.query(
+        f"""
+        WITH o AS ({_OBJECTS}),
+        member AS (SELECT d.classid, d.objid, d.refobjid AS extoid FROM pg_catalog.pg_depend d
+                    WHERE d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e')
+        SELECT o.classoid::text AS classid, o.oid, o.keyword, o.target, o.colname,
+               pg_catalog.pg_get_userbyid(o.ownerid) AS owner,
+               CASE WHEN m.extoid >= {FIRST_NORMAL_OID} THEN m.extoid END AS extension_oid,
+               {acl_sql(f'COALESCE(o.acl, {_DEFAULT})')} AS acl,
+               {acl_sql(f'COALESCE(ip.initprivs, {_DEFAULT})')} AS base,
+               {acl_sql('pg_catalog.acldefault(o.code, o.ownerid)')} AS acl_default
+          FROM o
+          LEFT JOIN pg_catalog.pg_init_privs ip
+                 ON ip.classoid = o.classoid AND ip.objoid = o.oid AND ip.objsubid = o.subid
+          LEFT JOIN member m ON m.classid = o.classoid AND m.objid = o.oid
+         WHERE (o.builtin OR m.extoid IS NOT NULL)
+           AND o.acl IS DISTINCT FROM ip.initprivs
+         ORDER BY 1, o.target, o.subid
+        """
+    ):
+        base, items = rows(r["base"]), rows(r["acl"])
+        if items == base:
+            continue
+        full = COLUMN_PRIVILEGES if r["colname"] else full_privileges(rows(r["acl_default"]))
+        code = "c" if r["colname"] else ""
+        out.append(InitialAcl(r["classid"], r["oid"], r["keyword"], r["target"], r["colname"], r["owner"],
+                              r["extension_oid"], Acl(items, False, code, base, full)))
+    return out

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dumper.catalog.base import Acl
+from dataclasses import dataclass
+
+from dumper.catalog.base import Acl, AclRow
 from dumper.ident import quote_ident, quote_literal
 
 # pg_identify_object()'s type names → the keyword COMMENT ON / ALTER ... OWNER TO expect.
@@ -55,63 +57,110 @@ def _role(name: str) -> str:
     return "PUBLIC" if name == "" else quote_ident(name)
 
 
+@dataclass(frozen=True)
+class AclItem:
+    """One ``aclitem``: a grantee's privileges from one grantor, with their grant options."""
+
+    grantee: str  # '' = PUBLIC
+    grantor: str
+    privileges: tuple[tuple[str, bool], ...]  # (privilege, grantable), aclexplode's order
+
+
+def group_items(flat: list[AclRow]) -> list[AclItem]:
+    """Exploded rows (one per privilege) back into ``aclitem`` elements, in array order."""
+    out: list[AclItem] = []
+    for grantee, grantor, priv, grantable in flat:
+        if out and out[-1].grantee == grantee and out[-1].grantor == grantor:
+            last = out.pop()
+            out.append(AclItem(grantee, grantor, last.privileges + ((priv, grantable),)))
+        else:
+            out.append(AclItem(grantee, grantor, ((priv, grantable),)))
+    return out
+
+
+def acl_delta(base: list[AclItem], target: list[AclItem]) -> tuple[list[AclItem], list[AclItem]]:
+    """(items to revoke, items to grant) that turn ``base`` into ``target``, element order included.
+
+    Like pg_dump, whole items are compared: what both hold stays, the rest of ``base`` is
+    revoked and the rest of ``target`` granted. GRANT appends a new item at the end of the
+    array and REVOKE removes one without moving the others, so the items both hold may stay
+    only while they form, in order, the beginning of ``target``; any later one is revoked and
+    granted again in its place. An ACL equal to its base gives nothing to do.
+    """
+    common = [i for i in base if i in target]
+    k = 0
+    while k < len(common) and common[k] == target[k]:
+        k += 1
+    kept = set(common[:k])
+    return [i for i in base if i not in kept], target[k:]
+
+
+def _privilege_list(privs: list[str], full: frozenset[str] | None, col: str) -> str:
+    """``ALL`` when the item holds every privilege of its kind (as pg_dump writes it), else the list."""
+    if full and set(privs) >= full:
+        return "ALL" + col
+    return ", ".join(p + col for p in privs)
+
+
+def _legacy_base(acl: Acl, owner: str | None) -> list[AclItem]:
+    """Without a known base: every grantee acldefault() gives privileges to, revoked wholesale."""
+    grantees = ([""] if acl.baseline in PUBLIC_BY_DEFAULT else []) + ([owner] if owner is not None else [])
+    return [AclItem(g, owner or "", (("ALL", False),)) for g in grantees]
+
+
 def acl_stmts(
     acl: Acl,
     target: str,
     owner: str | None,
     *,
     columns: str | None = None,
-    baseline: list[tuple[str, str, str, bool]] | None = None,
     default_privileges: tuple[str, str | None] | None = None,
 ) -> str:
-    """GRANT/REVOKE statements that turn the post-CREATE state into exactly ``acl.items``.
+    """GRANT/REVOKE statements that turn the object's starting ACL into exactly ``acl.items``.
 
-    Rather than a minimal diff, everything the object starts with is revoked and the items
-    are granted again in their original order: ``aclitem[]`` appends new grantees at the end,
-    so this rebuilds the same array, element for element, and ``pg_dump`` of the restored
-    database prints the same lines. Grants made by someone other than the owner are replayed
-    under ``SET ROLE`` of that grantor, so the grantor is kept too.
+    The start is ``acl.base`` (acldefault() or pg_init_privs, see :class:`Acl`); only the
+    difference is written (:func:`acl_delta`), in an order that rebuilds the same
+    ``aclitem[]`` element for element. Grants made by someone other than the owner are
+    replayed under ``SET SESSION AUTHORIZATION`` of that grantor, so the grantor is kept too.
 
     ``target`` is "TABLE public.t" style; ``columns`` makes it a column grant;
-    ``baseline`` overrides acldefault() (used for initdb's privileges on ``public``);
     ``default_privileges`` = (role, schema) renders ALTER DEFAULT PRIVILEGES instead.
     """
-    items = acl.items or []
-    out: list[str] = []
+    prefix = ""
     if default_privileges is not None:
         role, schema = default_privileges
         prefix = f"ALTER DEFAULT PRIVILEGES FOR ROLE {quote_ident(role)}" + (
             f" IN SCHEMA {quote_ident(schema)}" if schema else ""
         ) + " "
+    if acl.base is not None:
+        base = group_items(acl.base)
+    elif columns is not None or (default_privileges is not None and default_privileges[1] is not None):
+        base = []
     else:
-        prefix = ""
-    if columns is None:
-        if baseline is not None:
-            start = list(dict.fromkeys(g for g, *_ in baseline))
-        elif default_privileges is not None and default_privileges[1] is not None:
-            start = []
-        else:
-            start = (["" ] if acl.baseline in PUBLIC_BY_DEFAULT else []) + ([owner] if owner is not None else [])
-        for grantee in start:
-            out.append(f"{prefix}REVOKE ALL ON {target} FROM {_role(grantee)};\n")
-    # Group consecutive privileges of one (grantee, grantor) aclitem.
-    groups: list[tuple[str, str, list[tuple[str, bool]]]] = []
-    for grantee, grantor, priv, grantable in items:
-        if groups and groups[-1][0] == grantee and groups[-1][1] == grantor:
-            groups[-1][2].append((priv, grantable))
-        else:
-            groups.append((grantee, grantor, [(priv, grantable)]))
-    for grantee, grantor, privs in groups:
-        col = f" ({columns})" if columns else ""
-        plain = [p + col for p, g in privs if not g]
-        with_opt = [p + col for p, g in privs if g]
-        as_other = default_privileges is None and owner is not None and grantor != owner
-        if as_other:
+        base = _legacy_base(acl, owner)
+    revoke, grant = acl_delta(base, group_items(acl.items or []))
+    col = f" ({columns})" if columns else ""
+    out: list[str] = []
+
+    def as_grantor(grantor: str, stmts: list[str]) -> None:
+        other = default_privileges is None and owner is not None and grantor not in ("", owner)
+        if other:
             out.append(f"SET SESSION AUTHORIZATION {quote_ident(grantor)};\n")
-        if plain:
-            out.append(f"{prefix}GRANT {', '.join(plain)} ON {target} TO {_role(grantee)};\n")
-        if with_opt:
-            out.append(f"{prefix}GRANT {', '.join(with_opt)} ON {target} TO {_role(grantee)} WITH GRANT OPTION;\n")
-        if as_other:
+        out.extend(stmts)
+        if other:
             out.append("RESET SESSION AUTHORIZATION;\n")
+
+    for item in revoke:
+        privs = _privilege_list([p for p, _g in item.privileges], acl.full, col)
+        as_grantor(item.grantor, [f"{prefix}REVOKE {privs} ON {target} FROM {_role(item.grantee)};\n"])
+    for item in grant:
+        stmts = []
+        plain = [p for p, g in item.privileges if not g]
+        with_opt = [p for p, g in item.privileges if g]
+        if plain:
+            stmts.append(f"{prefix}GRANT {_privilege_list(plain, acl.full, col)} ON {target} TO {_role(item.grantee)};\n")
+        if with_opt:
+            stmts.append(f"{prefix}GRANT {_privilege_list(with_opt, acl.full, col)} ON {target} "
+                         f"TO {_role(item.grantee)} WITH GRANT OPTION;\n")
+        as_grantor(item.grantor, stmts)
     return "".join(out)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dumper.catalog.foreign import ForeignDataWrapper, ForeignServer, UserMapping
 from dumper.ident import quote_ident, quote_literal
 
-#: Option names that hold a secret: never written to a backup (pg_dump does write them).
+#: Option names that hold a secret: written like pg_dump does (a backup is private, 0700/0600,
+#: and a restored server must still connect), left out under ``--redact-auth``.
 SECRET_OPTIONS = frozenset({"password"})
 
 
@@ -37,9 +38,9 @@ def user_mapping_target(u: UserMapping) -> str:
     return "PUBLIC" if u.user is None else quote_ident(u.user)
 
 
-def create_user_mapping(u: UserMapping) -> tuple[str, list[str]]:
-    """The statement, and the names of the secret options left out of it."""
-    kept = [(k, v) for k, v in u.options if k.lower() not in SECRET_OPTIONS]
-    dropped = [k for k, _ in u.options if k.lower() in SECRET_OPTIONS]
+def create_user_mapping(u: UserMapping, redact: bool = False) -> tuple[str, list[str]]:
+    """The statement, and the names of the secret options left out of it (only with ``redact``)."""
+    dropped = [k for k, _ in u.options if redact and k.lower() in SECRET_OPTIONS]
+    kept = [(k, v) for k, v in u.options if k not in dropped]
     sql = f"CREATE USER MAPPING FOR {user_mapping_target(u)} SERVER {quote_ident(u.server)}" + options_clause(kept) + ";\n"
     return sql, dropped

@@ -1,0 +1,71 @@
+"""Entries for what the target database already has before the restore starts.
+
+A restore runs into a new database: the ``public`` schema, the system objects and every
+extension member (made by CREATE EXTENSION) exist there already, with the privileges a new
+database gives them. What the dump writes for them is the difference between that start and
+the source, as pg_dump does:
+
+- ``public``: its owner unless ``pg_database_owner`` (the owner of a new 15+ database's
+  ``public``), its ACL against ``{owner=UC/owner, =U/owner}``, its comment unless initdb's.
+  This is a comparison with what a *new* database has, not with the source major's defaults,
+  so a database made on 14 or older keeps letting PUBLIC create in ``public`` after an upgrade.
+- extension members and system objects (``pg_catalog``, the built-in languages): their ACL
+  against ``pg_init_privs`` (:func:`dumper.catalog.privileges.read_initial_acls`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from dumper.catalog.base import CatalogObject
+from dumper.catalog.namespaces import PUBLIC_COMMENT, Schema
+from dumper.ddl.common import acl_stmts, owner_stmt
+from dumper.ident import quote_literal
+from dumper.toc import PRE, Entry
+
+if TYPE_CHECKING:
+    from dumper.catalog import Catalog
+    from dumper.catalog.base import Ref
+    from dumper.entries import Built
+    from dumper.plan import Plan
+
+
+def public_schema_entries(cat: Catalog, s: Schema, plan: Plan, add: Callable[[Entry, CatalogObject | None], Entry],
+                          out: list[Entry]) -> None:
+    """The ``public`` schema: never created; owner, ACL and comment only where they differ from
+    a new database's."""
+    sql = "" if s.owner_is_default or plan.no_owner else owner_stmt("SCHEMA", s.identity, s.owner)
+    e = add(Entry("SCHEMA", None, s.name, s.owner, PRE, sql), s)
+    if s.acl is not None and not plan.no_acl:
+        out.append(e.follow("ACL", acl_stmts(s.acl, f"SCHEMA {s.identity}", s.owner)))
+    # A re-created public (oid >= 16384) also has its comment in the generic pass: decided here.
+    cat.comments.pop(("pg_namespace", s.oid, 0), None)
+    if plan.no_comments or s.comment == PUBLIC_COMMENT:
+        return
+    # No comment at all is written as '' (which removes initdb's), as pg_dump does.
+    text = quote_literal(s.comment or "")
+    out.append(e.follow("COMMENT", f"COMMENT ON SCHEMA {s.identity} IS {text};\n", name=f"schema {s.identity}"))
+
+
+def initial_acl_entries(cat: Catalog, plan: Plan, b: Built, carriers: dict[Ref, Entry]) -> None:
+    """GRANT/REVOKE for extension members (after their CREATE EXTENSION, only when that is in
+    the dump) and for system objects (only in a dump of the whole database, as pg_dump)."""
+    if plan.no_acl or plan.data_only:
+        return
+    for a in cat.initial_acls:
+        sql = acl_stmts(a.acl, f"{a.keyword} {a.target}", a.owner, columns=a.column)
+        if not sql:
+            continue
+        name = f"{a.keyword} {a.target}" + (f" ({a.column})" if a.column else "")
+        if a.extension_oid is not None:
+            ext = carriers.get(("pg_extension", a.extension_oid))
+            if ext is None:
+                continue
+            e = ext.follow("ACL", sql, name=name)
+        elif plan.dumps_everything:
+            e = Entry("ACL", "pg_catalog", name, a.owner, PRE, sql)
+        else:
+            continue
+        b.entries.append(e)
+        for grantee, grantor, _p, _g in a.acl.items or []:
+            b.extra_roles.update((grantee, grantor))
