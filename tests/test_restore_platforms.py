@@ -81,3 +81,35 @@ def test_missing_role_failure_names_the_way_out(make_db, tmp_path: Path, capsys)
     err = capsys.readouterr().err
     assert rc != 0
     assert "--no-owner" in err and ("--role-map" in err), err
+
+
+def test_event_trigger_of_a_former_superuser_restores_with_a_warning(make_db, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 item 6: the owner of an event trigger must be a superuser when set; Supabase's
+    ``issue_pg_net_access`` belongs to a role that no longer is one, so every restore into a
+    fresh cluster stopped at ``permission denied to change owner of event trigger``."""
+    server = make_db.server
+    pgtest.run_sql(server.dsn("postgres"), "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'et_former_super') "
+                                           "THEN CREATE ROLE et_former_super SUPERUSER; END IF; END $$;"
+                                           "ALTER ROLE et_former_super SUPERUSER;")
+    src = make_db("src")
+    pgtest.run_sql(src, """
+        CREATE FUNCTION public.note_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;
+        CREATE EVENT TRIGGER issue_like ON ddl_command_end EXECUTE FUNCTION public.note_ddl();
+        ALTER EVENT TRIGGER issue_like OWNER TO et_former_super;
+        CREATE TABLE public.t (id int);
+    """)
+    pgtest.run_sql(server.dsn("postgres"), "ALTER ROLE et_former_super NOSUPERUSER;")
+    try:
+        b = pydump(src, tmp_path)
+        dst = make_db("dst")
+        capsys.readouterr()
+        for extra in ([], ["--single-transaction"]):
+            pgtest.run_sql(dst, "DROP EVENT TRIGGER IF EXISTS issue_like; DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+            rc = main([str(b), dst, "--no-report", *extra])
+            err = capsys.readouterr().err
+            assert rc == 0, err
+            assert "stays owned by the restoring role" in err
+            assert pgtest.query(dst, "SELECT pg_get_userbyid(evtowner) FROM pg_event_trigger WHERE evtname = 'issue_like'") \
+                == [("postgres",)]
+    finally:
+        pgtest.run_sql(server.dsn("postgres"), "ALTER ROLE et_former_super SUPERUSER;")
