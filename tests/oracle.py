@@ -36,11 +36,27 @@ def _client_env() -> dict[str, str]:
 
 # --------------------------------------------------------------------------- pg_dump
 
+def pg_dump_script(server: PgServer, dsn: str, *extra_args: str) -> bytes:
+    """``pg_dump -Fp`` of ``dsn`` with the oracle's pg_dump (18), replayable on ``server``:
+    pg_dump 18 writes ``SET transaction_timeout = 0`` (a 17+ setting) into its header, which
+    an older server rejects, so that one line is dropped for servers before 17."""
+    cmd = [str(server.pg_dump_path), "-Fp", "--no-password", *extra_args, "-d", dsn]
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, env=_client_env(),
+                          timeout=300)
+    if proc.returncode != 0:
+        raise AssertionError(f"pg_dump failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
+    if server.version < 17:
+        return re.sub(rb"(?m)^SET transaction_timeout = 0;\n", b"", proc.stdout)
+    return proc.stdout
+
+
 def schema_dump(server: PgServer, dsn: str, *extra_args: str) -> str:
     """``pg_dump --schema-only`` of ``dsn`` with the server's pg_dump (owners and ACLs kept)."""
     cmd = [str(server.pg_dump_path), "--schema-only", "--no-password", *extra_args, "-d", dsn]
+    # pg_dump writes in the database's encoding (LATIN1, EUC_JP, SQL_ASCII's raw bytes):
+    # surrogateescape keeps every byte distinct, so the comparison stays byte for byte.
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          env=_client_env(), timeout=300)
+                          errors="surrogateescape", env=_client_env(), timeout=300)
     if proc.returncode != 0:
         raise AssertionError(f"pg_dump failed ({proc.returncode}): {proc.stderr}")
     return proc.stdout
@@ -245,12 +261,23 @@ def _qualified(schema: str, name: str) -> str:
     return f"{_quote_ident(schema)}.{_quote_ident(name)}"
 
 
+def _connect_text(dsn: str):
+    """A connection whose text results are ``str`` for every database encoding: psycopg
+    returns ``bytes`` under SQL_ASCII, so there it asks for LATIN1, which the server passes
+    through unconverted (one character per byte, injective)."""
+    conn = connect(dsn)
+    if conn.info.parameter_status("server_encoding") == "SQL_ASCII":
+        conn.execute("SET client_encoding = 'LATIN1'")
+    return conn
+
+
 def table_hashes(dsn: str) -> dict[str, tuple[int, str]]:
     """``{"schema.table": (rows, md5)}`` for every populated user table and materialized view
     (keys quoted like ``row_counts.json``); md5 over the sorted per-row md5s of the rows' text
-    representation, computed server-side (exact, order-independent)."""
+    representation, computed server-side (exact, order-independent; over the bytes in the
+    database's encoding)."""
     out: dict[str, tuple[int, str]] = {}
-    with connect(dsn) as conn:
+    with _connect_text(dsn) as conn:
         rels = conn.execute(_USER_REL + "", (["r", "m"],)).fetchall()
         for schema, name, kind in rels:
             if kind == "m":
@@ -272,7 +299,7 @@ def table_hashes(dsn: str) -> dict[str, tuple[int, str]]:
 def sequence_values(dsn: str) -> dict[str, tuple[int, bool]]:
     """``{"schema.seq": (last_value, is_called)}`` for every user sequence."""
     out: dict[str, tuple[int, bool]] = {}
-    with connect(dsn) as conn:
+    with _connect_text(dsn) as conn:
         for schema, name, _ in conn.execute(_USER_REL, (["S"],)).fetchall():
             q = sql.SQL("SELECT last_value, is_called FROM {}").format(
                 sql.Identifier(schema, name))

@@ -198,8 +198,7 @@ def test_oracle_equal_and_detects_differences(pg_server, fixture_db, make_db, ru
 def test_psql_replay_of_pg_dump_round_trips(pg_server, fixture_db, make_db, tmp_path):
     """The oracle end to end, with pg_dump standing in for pydump."""
     src = fixture_db("supabase")
-    plain = subprocess.run([str(pg_server.pg_dump_path), "-d", src], capture_output=True,
-                           check=True).stdout
+    plain = oracle.pg_dump_script(pg_server, src)
     script = tmp_path / "backup.sql.gz"
     half = len(plain) // 2
     # two concatenated gzip members, as parallel pydump writers produce them
