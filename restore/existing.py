@@ -64,12 +64,14 @@ class Skip:
     entry: str
     reason: str
     statement: str | None = None
+    kind: str = "statement"  # the TOC kind of the entry, for the grouped terminal report
 
     def describe(self) -> str:
         return f"{self.entry}: {self.reason}"
 
     def as_json(self) -> dict[str, Any]:
-        return {"entry": self.entry, "reason": self.reason, **({"statement": self.statement} if self.statement else {})}
+        return {"entry": self.entry, "kind": self.kind, "reason": self.reason,
+                **({"statement": self.statement} if self.statement else {})}
 
 
 @dataclass(slots=True)
@@ -167,8 +169,10 @@ class ExistingPolicy:
     # -- recording -------------------------------------------------------------------------
     def record(self, entry: Entry | None, reason: str, statement: str | None = None, *, failed: bool = False) -> Skip:
         label = f"entry {entry.id} ({entry.describe()})" if entry is not None else "statement"
-        s = Skip(label, reason, statement)
+        s = Skip(label, reason, statement, entry.kind if entry is not None else "statement")
         with self._lock:
+            if any(x.entry == s.entry and x.reason == s.reason for x in self.skips[-8:]):
+                return s  # several statements of one entry skipped for one reason: once
             self.skips.append(s)
             if failed and entry is not None:
                 self._failed.add(entry.id)

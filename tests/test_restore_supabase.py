@@ -145,3 +145,22 @@ def test_second_restore_never_rewinds_a_sequence(supabase_like, tmp_path: Path, 
     assert any("never moved backwards" in s["reason"] for s in res["skipped"]), res["skipped"]
     # the application's next insert works (no duplicate key)
     pgtest.run_sql(dst, "INSERT INTO crawler.pages (source_id, url) SELECT source_id, url || '#next' FROM crawler.pages LIMIT 1")
+
+
+def test_skip_report_is_grouped_on_the_terminal_and_whole_in_a_file(supabase_like, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 item 9: hundreds of skip lines (DEFAULT ACL entries two to four times) buried
+    what mattered: the terminal gets counts by kind, the full list goes to --json and a file."""
+    src, dst_role, dst = supabase_like
+    b = pydump(src, tmp_path)
+    assert main([str(b), dst_role, "--role-map", "postgres=" + ROLE, "--no-report"]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if "Skipped (already in the target" in ln)
+    assert " TABLE" in line and " ACL" in line, line
+    assert len([ln for ln in out.splitlines() if ln.strip().startswith("- entry")]) == 0, out
+    report = b.parent / f"{b.name}.skipped.json"
+    assert str(report) in out
+    skipped = json.loads(report.read_text())
+    assert oct(report.stat().st_mode & 0o777) == "0o600"
+    pairs = [(s["entry"], s["reason"]) for s in skipped]
+    assert len(pairs) == len(set(pairs)), "an entry is reported twice for one reason"
+    assert any(s["kind"] == "TABLE" and "auth.users" in s["entry"] for s in skipped)
