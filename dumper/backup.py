@@ -247,12 +247,12 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
             cat_rels_ref.append(r)
         return keep
 
-    cat = read_catalog(s, plan.schema_included, keep_relation, lock)
-    unknown: list[str] = []
+    # Before any lock or deparsing read: a value that decides what a table holds stops here.
     newer = versions.version_warning(s.info.version, s.info.version_num)
     if newer:
         warn(newer)
-        unknown = versions.unknown_catalog_values(s)
+    unknown = versions.enforce_known_catalog(s, allow=bool(plan.options.get("allow_unknown_catalog")), warn=warn)
+    cat = read_catalog(s, plan.schema_included, keep_relation, lock)
     built = build_entries(cat, plan)
     for w in built.warnings:
         warn(w)

@@ -16,7 +16,8 @@ from dumper.session import resolve_dsn
 
 EPILOG = """exit codes: 0 ok, 1 internal error, 2 bad options or category file, 3 cannot connect,
 4 permission denied, 5 output not writable / disk full, 6 lock timeout, 7 server error
-during the dump, 130 interrupted.
+during the dump, 9 catalog value pydump does not know (see --allow-unknown-catalog),
+130 interrupted.
 
 The connection comes from DSN, else DATABASE_URL, else libpq's PG* variables, ~/.pgpass and
 service files. Passwords never reach any file, log or summary."""
@@ -67,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--verify", metavar="BACKUP_DIR", help="verify a backup without a database (= pyrestore --check)")
     o.add_argument("--keep", type=int, metavar="N", help="after success, remove the oldest complete backups beyond N")
     o.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    o.add_argument("--allow-unknown-catalog", action="store_true",
+                   help="dump even when a table's kind, a column's generation/identity kind, a constraint type or an "
+                        "access method type is a catalog value pydump does not know (listed in metadata.json); "
+                        "without it such a dump stops with exit 9")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary (errors only)")
     o.add_argument("--debug", action="store_true", help="show tracebacks")
     o.add_argument("--no-report", action="store_true", help="do not record the run in code_ops.artifact_events")

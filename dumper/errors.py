@@ -54,3 +54,10 @@ class Interrupted(DumpError):
     """SIGINT or SIGTERM arrived; the partial backup was removed."""
 
     exit_code = 130
+class UnknownCatalogValue(DumpError):
+    """The catalog holds a value pydump does not know on a column that decides what a table
+    is or what its rows hold (a newer server, an extension): dumping would lose data silently."""
+
+    exit_code = 9
+
+
