@@ -19,6 +19,7 @@ from dumper.ddl.common import acl_stmts, comment_stmt, owner_stmt
 from dumper.ident import quote_ident, table_key
 from dumper.initial_state import initial_acl_entries, public_schema_entries
 from dumper.kinds_extra import build_kind_entries
+from dumper.order import add_restore_dependencies
 from dumper.plan import Plan
 from dumper.redact import redacted_columns, redacted_select
 from dumper.toc import DATA, POST, PRE, Entry
@@ -232,6 +233,7 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
     if ddl:
         _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add)
         _matview_refresh_order(cat, rels, out)
+        add_restore_dependencies(rels, table_entry, data_entry, cat.depends, out)
     elif data_entry:
         _data_only_fk_order(cat, data_entry, b)
 

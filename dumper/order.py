@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from dumper.catalog.base import Ref
 from dumper.catalog.depend import Dependencies
+from dumper.catalog.relations import Relation
 from dumper.toc import POST, Entry
 
 # pg_depend edges of a view's query that its placeholder still needs: the column types.
@@ -84,18 +85,22 @@ class _Graph:
             for b in e.entry_deps:
                 if b is not e:
                     self.needs[id(e)].add(id(b))
-        # Post-data work on a table waits for the table's rows.
-        data_of: dict[int, Entry] = {}
+        # Post-data work on a table waits for the table's rows, and for a partitioned table or an
+        # inheritance parent for its partitions' and children's rows (``Entry.rows_in``).
+        data_of: dict[int, list[Entry]] = {}
         for e in self.entries:
             if e.kind == "TABLE DATA":
                 for b in e.entry_deps:
-                    data_of.setdefault(id(b), e)
+                    data_of.setdefault(id(b), []).append(e)
+        for e in self.entries:
+            if e.rows_in:
+                data_of[id(e)] = list(e.rows_in)
         for e in self.entries:
             if e.section == POST:
                 for b in list(self.needs[id(e)]):
-                    d = data_of.get(b)
-                    if d is not None:
-                        self.needs[id(e)].add(id(d))
+                    for d in data_of.get(b, ()):
+                        if d is not e:
+                            self.needs[id(e)].add(id(d))
 
     # -- sorting ------------------------------------------------------------------------------
     def sort(self) -> tuple[list[Entry], set[int]]:
@@ -195,3 +200,77 @@ def order_entries(entries: list[Entry], depends: Dependencies) -> Ordered:
     for e in result:
         e.dep_ids = sorted(g.by_id[d].id for d in g.needs[id(e)])
     return Ordered(result, broken, repaired)
+
+
+# -- what a restore must wait for -------------------------------------------------------------
+def add_restore_dependencies(rels: dict[int, Relation], table_entry: dict[int, Entry],
+                             data_entry: dict[int, Entry], depends: Dependencies, entries: list[Entry]) -> None:
+    """Dependencies a parallel restore needs that pg_depend does not state (issue 22).
+
+    ``pyrestore -j`` starts a post-data entry as soon as every entry in its ``deps`` finished,
+    so ``deps`` must name everything the statement needs *at restore time*, not only what the
+    catalog records. pg_depend already gives a foreign key its referenced unique constraint or
+    index (``conindid``), a trigger or policy its functions, an index attach both indexes; the
+    attaches under a partitioned key are added in :mod:`dumper.entries`. What is added here:
+
+    * the rows of a partitioned table or inheritance parent are its partitions' and children's
+      (``Entry.rows_in``): a constraint or foreign key on the parent (or referencing it) checks
+      them, so it waits for every one of their ``TABLE DATA`` entries;
+    * a ``REFRESH MATERIALIZED VIEW`` waits for every relation its query reads, looked through
+      plain views (the view itself too, since a split view gets its real query in post-data),
+      and so for those relations' rows.
+    """
+    _rows_in(rels, table_entry, data_entry)
+    _refresh_reads(rels, table_entry, depends, entries)
+
+
+def _descendants(rels: dict[int, Relation]) -> dict[int, list[int]]:
+    """Relation oid → the oids of its partitions and inheritance children, at any depth."""
+    children: dict[int, list[int]] = {}
+    for r in rels.values():
+        for p in r.parents:
+            children.setdefault(p, []).append(r.oid)
+    out: dict[int, list[int]] = {}
+    for oid in children:
+        seen: list[int] = []
+        todo = list(children[oid])
+        while todo:
+            x = todo.pop()
+            if x not in seen:
+                seen.append(x)
+                todo.extend(children.get(x, ()))
+        out[oid] = seen
+    return out
+
+
+def _rows_in(rels: dict[int, Relation], table_entry: dict[int, Entry], data_entry: dict[int, Entry]) -> None:
+    below = _descendants(rels)
+    for oid, e in table_entry.items():
+        holders = [data_entry[x] for x in [oid, *below.get(oid, ())] if x in data_entry]
+        if holders:
+            e.rows_in = holders
+
+
+def _refresh_reads(rels: dict[int, Relation], table_entry: dict[int, Entry], depends: Dependencies,
+                   entries: list[Entry]) -> None:
+    refresh = [e for e in entries if e.kind == "MATERIALIZED VIEW DATA" and "matview_oid" in e.extra]
+    if not refresh:
+        return
+    reads: dict[int, set[int]] = {}
+    for dep, ref, _t in depends.edges:
+        if dep[0] == "pg_rewrite" and ref[0] == "pg_class":
+            owner = depends.aliases.get(dep)
+            if owner is not None and owner[0] == "pg_class" and owner[1] != ref[1]:
+                reads.setdefault(owner[1], set()).add(ref[1])
+    for e in refresh:
+        seen: set[int] = set()
+        todo = list(reads.get(e.extra["matview_oid"], ()))
+        while todo:
+            x = todo.pop()
+            if x in seen:
+                continue
+            seen.add(x)
+            if x in table_entry and table_entry[x] not in e.entry_deps:
+                e.entry_deps.append(table_entry[x])
+            if x in rels and rels[x].kind == "v":
+                todo.extend(reads.get(x, ()))

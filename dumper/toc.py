@@ -46,6 +46,9 @@ class Entry:
     id: int = -1
     dep_ids: list[int] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # TABLE DATA: table key, columns, csv, ...
+    # A relation's entry: the TABLE DATA entries that hold its rows (its own, its partitions' and
+    # inheritance children's). Whatever reads or checks the relation after the data waits for them.
+    rows_in: list["Entry"] = field(default_factory=list)
     # Loop repair (not written to toc.json): a view that may be split, as pg_dump does, into a
     # placeholder view (``view_split[0]``) and a post-data ``CREATE OR REPLACE VIEW`` (``[1]``).
     view_split: tuple[str, str] | None = None

@@ -23,7 +23,7 @@ from restore.errors import StatementFailed
 from restore.progress import Phase, Progress
 from restore.script import CopyBlock, Item, MetaCommand, ScriptReader, Statement
 from restore.existing import CREATING_KINDS, ExistingPolicy, copy_statement, filter_copy_columns
-from restore.parallel import PARALLEL_KINDS, PostTask, Workers, spool
+from restore.parallel import PostTask, Workers, post_data_passes, spool
 from restore.streams import open_source
 
 if TYPE_CHECKING:
@@ -214,8 +214,7 @@ class Replayer:
         self._lock = threading.Lock()
         self._in_post_data = False
         self._deferred: list[tuple[Entry, bytes, IO[bytes]]] = []
-        self._post_parallel: list[PostTask] = []
-        self._post_serial: list[tuple[Item, Entry | None, bytes]] = []
+        self._post_tasks: list[PostTask] = []
         self._skipped_entries: set[int] = set()
         self._settings_known: dict[str, bool] = {}
 
@@ -250,12 +249,14 @@ class Replayer:
         """End of the script: wait for data, then run the collected post-data work (``--jobs``)."""
         self._leave_data_section()
         if self.workers is not None:
-            tasks, self._post_parallel = self._post_parallel, []
-            if tasks:
-                self.workers.run_graph(tasks, self._run_task)
-            serial, self._post_serial = self._post_serial, []
-            for item, entry, raw in serial:
-                self._execute(self.conn, raw, entry, item)
+            tasks, self._post_tasks = self._post_tasks, []
+            graph, serial, refresh = post_data_passes(tasks)
+            if graph:
+                self.workers.run_graph(graph, self._run_task, self.backup)
+            for task in serial:
+                self._run_task(self.conn, task)
+            if refresh:
+                self.workers.run_graph(refresh, self._run_task, self.backup)
 
     def _run_task(self, conn: psycopg.Connection, task: PostTask) -> None:
         for raw in task.statements:
@@ -301,13 +302,11 @@ class Replayer:
             self._copy_item(item, entry, phase, pos)
             return
         if self.workers is not None and entry is not None and self._in_post_data:
-            if entry.kind in PARALLEL_KINDS:
-                if self._post_parallel and self._post_parallel[-1].entry.id == entry.id:
-                    self._post_parallel[-1].statements.append(raw)
-                else:
-                    self._post_parallel.append(PostTask(entry, [raw]))
+            # Every post-data entry runs when its toc.json deps have (restore.parallel).
+            if self._post_tasks and self._post_tasks[-1].entry.id == entry.id:
+                self._post_tasks[-1].statements.append(raw)
             else:
-                self._post_serial.append((item, entry, raw))
+                self._post_tasks.append(PostTask(entry, [raw]))
             return
         self._execute(self.conn, raw, entry, item)
 
@@ -401,7 +400,7 @@ class Replayer:
                 finally:
                     f.close()
 
-            self.workers.submit_data(load)
+            self.workers.submit_data(load, entry.table if entry is not None else None)
             return
         self._copy(self.conn, CopyBlock(stmt, item.entry_id, item.line, iter(())), entry, chunks, phase, pos)
 
