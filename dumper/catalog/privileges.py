@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from dumper.session import Session
 
 # pg_default_acl.defaclobjtype → (acldefault code, the word ALTER DEFAULT PRIVILEGES uses)
-DEFACL_TYPES = {"r": ("r", "TABLES"), "S": ("s", "SEQUENCES"), "f": ("f", "FUNCTIONS"), "T": ("T", "TYPES"), "n": ("n", "SCHEMAS")}
+DEFACL_TYPES = {"r": ("r", "TABLES"), "S": ("s", "SEQUENCES"), "f": ("f", "FUNCTIONS"), "T": ("T", "TYPES"), "n": ("n", "SCHEMAS"),
+                "L": ("L", "LARGE OBJECTS")}  # 'L': PostgreSQL 18
 
 
 # acldefault() of the kind a pg_default_acl row is for (its code differs only for sequences).
