@@ -293,10 +293,18 @@ class CleanResult:
     dropped: int = 0
     missing: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # not ours to drop (owned_only)
 
 
-def run_clean(conn: psycopg.Connection, drops: list[Drop], info: Callable[[str], None]) -> CleanResult:
-    """Execute the drops in one transaction (savepoint per drop); any refusal rolls back everything."""
+def run_clean(conn: psycopg.Connection, drops: list[Drop], info: Callable[[str], None], *,
+              owned_only: bool = False) -> CleanResult:
+    """Execute the drops in one transaction (savepoint per drop); any refusal rolls back everything.
+
+    ``owned_only`` (a restoring role that is not a superuser): a drop the server refuses for
+    lack of privilege ("must be owner") leaves that object in place and is reported, instead of
+    stopping the clean. On a managed platform the backup holds the platform's own schemas,
+    tables and event triggers, which the project's ``postgres`` neither owns nor may drop; the
+    replay that follows skips them (``--skip-existing``)."""
     res = CleanResult()
     was_autocommit = conn.autocommit
     with conn.transaction():
@@ -322,6 +330,9 @@ def run_clean(conn: psycopg.Connection, drops: list[Drop], info: Callable[[str],
                 if state in _MISSING:
                     res.missing.append(d.entry.describe())
                     continue
+                if owned_only and state == "42501":
+                    res.left.append(f"{d.entry.describe()}: {exc.diag.message_primary or exc}")
+                    continue
                 msg = exc.diag.message_primary or str(exc).strip()
                 detail = f" ({exc.diag.message_detail})" if exc.diag.message_detail else ""
                 hint = (" (an object outside the backup depends on it; drop it yourself or restore into an "
@@ -332,5 +343,8 @@ def run_clean(conn: psycopg.Connection, drops: list[Drop], info: Callable[[str],
         info(f"--clean: {len(res.missing)} object(s) of the backup were not in the target (nothing to drop)")
     for s in res.skipped:
         info(f"--clean: not dropped: {s}")
+    if res.left:
+        info(f"--clean: {len(res.left)} object(s) of the backup belong to other roles and were left in place "
+             f"(first: {res.left[0]})")
     info(f"--clean: dropped {res.dropped} object(s) of the backup from the target")
     return res

@@ -164,3 +164,28 @@ def test_skip_report_is_grouped_on_the_terminal_and_whole_in_a_file(supabase_lik
     pairs = [(s["entry"], s["reason"]) for s in skipped]
     assert len(pairs) == len(set(pairs)), "an entry is reported twice for one reason"
     assert any(s["kind"] == "TABLE" and "auth.users" in s["entry"] for s in skipped)
+
+
+def test_clean_on_a_managed_target_drops_only_what_the_role_may(supabase_like, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 item 7: ``--clean`` as the project's non-superuser role used to stop at the first
+    platform object (``DROP EVENT TRIGGER pgrst_drop_watch``: must be owner). It now drops what
+    the role owns, leaves the platform's objects in place with a report, and restores again."""
+    src, dst_role, dst = supabase_like
+    watch = ("CREATE FUNCTION public.pgrst_watch() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;"
+             " CREATE EVENT TRIGGER pgrst_drop_watch ON sql_drop EXECUTE FUNCTION public.pgrst_watch();")
+    pgtest.run_sql(src, watch)
+    pgtest.run_sql(dst, watch.replace("public.", "auth.").replace("FUNCTION auth", "FUNCTION auth"))
+    b = pydump(src, tmp_path)
+    args = [str(b), dst_role, "--role-map", "postgres=" + ROLE, "--no-report"]
+    assert main([*args, "--quiet"]) == 0
+    pgtest.run_sql(dst, "UPDATE crawler.pages SET url = url || '#changed' WHERE id < 10")
+    capsys.readouterr()
+    rc = main([*args, "--clean", "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    res = json.loads(out.out)
+    left = "\n".join(res["clean_left_in_place"])
+    assert "EVENT TRIGGER pgrst_drop_watch" in left and "auth" in left, left
+    assert res["cleaned"] > 0 and res["skip_existing"]
+    # the user's data is the backup's again (the platform's tables kept their rows)
+    assert oracle.table_hashes(dst)["crawler.pages"] == oracle.table_hashes(src)["crawler.pages"]
