@@ -52,8 +52,23 @@ Ref = tuple[str, int]
 AclRow = tuple[str, str, str, bool]
 """One privilege of an exploded ACL: grantee ('' = PUBLIC), grantor, privilege, grantable."""
 
-#: Privileges a column grant can hold (acldefault() has nothing to say about columns).
-COLUMN_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "REFERENCES"})
+#: Every privilege of a kind (by acldefault() code, 'c' for columns) as pg_dump 18 knows them:
+#: an item holding all of them is written ``ALL``, else as a list. A table item from a server
+#: older than 17 lacks MAINTAIN, so it is listed, and the REVOKE of a 16 table's default leaves
+#: the MAINTAIN an 18 target gives the owner, exactly as with pg_dump 18.
+ALL_PRIVILEGES = {
+    "r": frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"}),
+    "c": frozenset({"SELECT", "INSERT", "UPDATE", "REFERENCES"}),
+    "s": frozenset({"SELECT", "USAGE", "UPDATE"}),
+    "f": frozenset({"EXECUTE"}),
+    "l": frozenset({"USAGE"}),
+    "n": frozenset({"USAGE", "CREATE"}),
+    "T": frozenset({"USAGE"}),
+    "F": frozenset({"USAGE"}),
+    "S": frozenset({"USAGE"}),
+    "L": frozenset({"SELECT", "UPDATE"}),
+    "d": frozenset({"CREATE", "CONNECT", "TEMPORARY"}),
+}
 
 
 @dataclass
@@ -66,16 +81,17 @@ class Acl:
     (as pg_dump does), so an ACL that equals its default produces nothing. ``base`` None
     means "not known": the renderer then revokes everything the kind starts with.
 
-    ``full`` is every privilege the kind has on the source server (the owner's part of
-    acldefault()); an item holding all of them is written ``ALL``, which on a newer server
-    also covers privileges added since (MAINTAIN in 17), exactly as pg_dump writes it.
+    An item holding every privilege of its kind (:data:`ALL_PRIVILEGES`) is written ``ALL``.
     """
 
     items: list[AclRow] | None
     is_default: bool
     baseline: str  # acldefault() code: r, s, f, n, T, l, F, S, L, d, c (column)
     base: list[AclRow] | None = None
-    full: frozenset[str] | None = None
+
+    @property
+    def full(self) -> frozenset[str]:
+        return ALL_PRIVILEGES.get(self.baseline, frozenset())
 
 
 @dataclass
@@ -96,21 +112,14 @@ def rows(items: Any) -> list[AclRow]:
     return [tuple(i) for i in (items or [])]  # type: ignore[misc]
 
 
-def full_privileges(base: list[AclRow]) -> frozenset[str]:
-    """The owner's privileges in an acldefault() value: every privilege the kind has."""
-    return frozenset(p for grantee, _grantor, p, _g in base if grantee != "")
-
-
 def make_acl(row: dict[str, Any], baseline: str) -> Acl | None:
     items = row.get("acl")
     if row.get("acl_is_default", True) or items is None:
         return None
     if baseline == "c" or "acl_base" not in row:
         # Columns start with no privileges at all; without acl_base the base is unknown.
-        base = [] if baseline == "c" else None
-        return Acl(rows(items), False, baseline, base, COLUMN_PRIVILEGES if baseline == "c" else None)
-    base = rows(row["acl_base"])
-    return Acl(rows(items), False, baseline, base, full_privileges(base))
+        return Acl(rows(items), False, baseline, [] if baseline == "c" else None)
+    return Acl(rows(items), False, baseline, rows(row["acl_base"]))
 
 
 def acl_columns(acl_col: str, code_sql: str | None, owner_col: str = "") -> str:

@@ -68,7 +68,7 @@ def _schema(r: dict) -> Schema:
     if builtin:
         base = public_schema_base(r["owner"])
         items = rows(r["acl"])
-        acl = None if r["acl_is_null"] or items == base else Acl(items, False, "n", base, frozenset({"USAGE", "CREATE"}))
+        acl = None if r["acl_is_null"] or items == base else Acl(items, False, "n", base)
     return Schema(
         ref=("pg_namespace", r["oid"]), schema=None, name=r["name"], owner=r["owner"],
         identity=_q(r["name"]), acl=acl, oid=r["oid"], builtin=builtin,

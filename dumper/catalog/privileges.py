@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dumper.catalog.base import COLUMN_PRIVILEGES, FIRST_NORMAL_OID, Acl, acl_sql, full_privileges, rows
+from dumper.catalog.base import FIRST_NORMAL_OID, Acl, acl_sql, rows
 
 if TYPE_CHECKING:
     from dumper.session import Session
@@ -65,7 +65,7 @@ def read_default_acls(s: Session) -> list[DefaultAcl]:
         f"""
         SELECT d.oid, pg_catalog.pg_get_userbyid(d.defaclrole) AS role, n.nspname AS schema, d.defaclobjtype AS objtype,
                {acl_sql('d.defaclacl')} AS acl,
-               {acl_sql(_DEFACL_DEFAULT)} AS acl_default
+               CASE WHEN d.defaclnamespace = 0 THEN {acl_sql(_DEFACL_DEFAULT)} END AS acl_default
           FROM pg_catalog.pg_default_acl d LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace
          ORDER BY 2, 3 NULLS FIRST, 4
         """
@@ -76,11 +76,9 @@ def read_default_acls(s: Session) -> list[DefaultAcl]:
             continue
         # pg_dump's rule: a global entry replaces the built-in default, so it is written as a
         # change from acldefault(); one IN SCHEMA can only add privileges, so it starts empty.
-        default = rows(r["acl_default"])
-        base = default if r["schema"] is None else []
         out.append(
             DefaultAcl(("pg_default_acl", r["oid"]), r["role"], r["schema"], r["objtype"],
-                       Acl(rows(r["acl"]), False, DEFACL_TYPES[r["objtype"]][0], base, full_privileges(default)))
+                       Acl(rows(r["acl"]), False, DEFACL_TYPES[r["objtype"]][0], rows(r["acl_default"])))
         )
     return out
 
@@ -220,8 +218,7 @@ def read_initial_acls(s: Session) -> list[InitialAcl]:
                pg_catalog.pg_get_userbyid(o.ownerid) AS owner,
                CASE WHEN m.extoid >= {FIRST_NORMAL_OID} THEN m.extoid END AS extension_oid,
                {acl_sql(f'COALESCE(o.acl, {_DEFAULT})')} AS acl,
-               {acl_sql(f'COALESCE(ip.initprivs, {_DEFAULT})')} AS base,
-               {acl_sql('pg_catalog.acldefault(o.code, o.ownerid)')} AS acl_default
+               {acl_sql(f'COALESCE(ip.initprivs, {_DEFAULT})')} AS base, o.code
           FROM o
           LEFT JOIN pg_catalog.pg_init_privs ip
                  ON ip.classoid = o.classoid AND ip.objoid = o.oid AND ip.objsubid = o.subid
@@ -234,8 +231,6 @@ def read_initial_acls(s: Session) -> list[InitialAcl]:
         base, items = rows(r["base"]), rows(r["acl"])
         if items == base:
             continue
-        full = COLUMN_PRIVILEGES if r["colname"] else full_privileges(rows(r["acl_default"]))
-        code = "c" if r["colname"] else ""
         out.append(InitialAcl(r["classid"], r["oid"], r["keyword"], r["target"], r["colname"], r["owner"],
-                              r["extension_oid"], Acl(items, False, code, base, full)))
+                              r["extension_oid"], Acl(items, False, r["code"] or "c", base)))
     return out
