@@ -26,6 +26,7 @@ class TypeDef(CatalogObject):
     labels: list[str] = field(default_factory=list)
     base_type: str | None = None
     notnull: bool = False
+    notnull_name: str | None = None  # 17+: a domain's NOT NULL is a named pg_constraint row
     default: str | None = None
     collation: str | None = None
     checks: list[DomainCheck] = field(default_factory=list)
@@ -44,6 +45,8 @@ class TypeDef(CatalogObject):
 def read_types(s: Session) -> list[TypeDef]:
     v = s.info.version_num
     multirange = "rg.rngmultitypid" if v >= 140000 else "0::oid"
+    nn_name = ("(SELECT k.conname FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'n' LIMIT 1)"
+               if v >= 170000 else "NULL::name")
     rows = s.query(
         f"""
         SELECT t.oid, n.nspname AS schema, t.typname AS name, t.typtype AS kind,
@@ -53,7 +56,7 @@ def read_types(s: Session) -> list[TypeDef]:
                CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel FROM pg_catalog.pg_enum e
                                                      WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END AS labels,
                CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END AS base_type,
-               t.typnotnull AS notnull, pg_catalog.pg_get_expr(t.typdefaultbin, 0) AS default,
+               t.typnotnull AS notnull, {nn_name}::text AS notnull_name, pg_catalog.pg_get_expr(t.typdefaultbin, 0) AS default,
                CASE WHEN t.typcollation <> 0 AND t.typcollation <> bt.typcollation THEN
                     pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END AS collation,
                pg_catalog.format_type(rg.rngsubtype, NULL) AS range_subtype,
@@ -88,6 +91,7 @@ def read_types(s: Session) -> list[TypeDef]:
             ref=("pg_type", r["oid"]), schema=r["schema"], name=r["name"], owner=r["owner"],
             identity=r["identity"], acl=make_acl(r, "T"), oid=r["oid"], kind=r["kind"],
             labels=r["labels"] or [], base_type=r["base_type"], notnull=r["notnull"], default=r["default"],
+            notnull_name=r["notnull_name"],
             collation=r["collation"], range_subtype=r["range_subtype"], range_opclass=r["range_opclass"],
             range_collation=r["range_collation"], range_canonical=r["range_canonical"],
             range_subdiff=r["range_subdiff"], multirange_name=r["multirange_name"], relid=r["relid"],

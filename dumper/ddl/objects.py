@@ -35,7 +35,9 @@ def create_type(t: TypeDef) -> str:
         if t.default is not None:
             sql += f" DEFAULT {t.default}"
         if t.notnull:
-            sql += " NOT NULL"
+            # 17+: the name is kept unless it is the one the server chooses
+            named = t.notnull_name is not None and t.notnull_name != f"{t.name}_not_null"
+            sql += f" CONSTRAINT {quote_ident(t.notnull_name)} NOT NULL" if named else " NOT NULL"  # type: ignore[arg-type]
         for c in t.checks:
             if c.validated:
                 sql += f"\n\tCONSTRAINT {quote_ident(c.name)} {c.definition}"
