@@ -20,21 +20,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 import orjson
+import psycopg
+from psycopg.conninfo import make_conninfo
 
 from dumper import FORMAT_VERSION, __version__
 from dumper.catalog import read_catalog, versions
 from dumper.data import copy_statement, stream_copy
 from dumper.entries import build_entries
-from dumper.errors import DumpError, Interrupted, OutputError, PermissionDenied
+from dumper.errors import DumpError, EncodingError, Interrupted, OutputError, PermissionDenied
 from dumper.order import order_entries
 from dumper.plan import Plan
 from dumper.progress import Progress, peak_rss_mb
 from dumper.report import Reporter
 from dumper.scripts import restore_full_sh, restore_sh
-from dumper.session import Session, redact
+from dumper.session import CONVERSION_ERRORS, Session, connect, redact
 from dumper.parallel import RelSize, Task, WorkerPool, relation_sizes, split_entries
 from dumper.sinks import SUFFIX, CompressedFile, CsvSink, append_file, default_level, gzip_engine, output_error, sha256_file, write_private
 from dumper.summary import Summary, human_size
+from dumper.ident import quote_ident, quote_literal
 from dumper.toc import DATA, Entry
 
 HEADER = """--
@@ -46,7 +49,7 @@ HEADER = """--
 SET statement_timeout = 0;
 SET lock_timeout = 0;
 SET idle_in_transaction_session_timeout = 0;
-SET client_encoding = 'UTF8';
+SET client_encoding = '{encoding}';
 SET standard_conforming_strings = on;
 SELECT pg_catalog.set_config('search_path', '', false);
 SET check_function_bodies = false;
@@ -143,7 +146,7 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
                 (tmp / "data").mkdir(mode=0o700)
             except OSError as e:
                 raise output_error(e, tmp) from None
-            session = Session(plan.dsn)
+            session = Session(plan.dsn, encoding=plan.options.get("encoding"))
             reporter.invoked({"mode": plan.mode, "options": plan.options})
             meta = _dump(plan, session, tmp, progress, warning, open_files)
             session.close()
@@ -284,8 +287,11 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     dump_name = "backup.sql" + SUFFIX[method]
     script = CompressedFile(tmp / dump_name, method, level)
     open_files.append(script)
-    script.write(HEADER.format(version=__version__, server=info.version, database=comment_safe(info.database),
-                               when=dt.datetime.now().astimezone().isoformat(timespec="seconds")).encode())
+    # Everything written to the script is in the dump's encoding (s.encode): pydump's own text
+    # is ASCII, names and definitions go back to the bytes the server sent, COPY data is bytes.
+    enc = s.encode
+    script.write(enc(HEADER.format(version=__version__, server=info.version, database=comment_safe(info.database),
+                                   encoding=s.encoding, when=dt.datetime.now().astimezone().isoformat(timespec="seconds"))))
     row_counts: dict[str, int] = {}
     csv_files: dict[str, str] = {}
     n_tables = len({e.extra["table"] for e in data_entries})
@@ -293,7 +299,7 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
               for e in data_entries if "part" not in e.extra or e.extra["part"][0] == 1)
     known: dict[str, tuple[int, str] | None] = {}  # files hashed while written
     progress.start_tables(n_tables, est)
-    tasks = _make_tasks(data_entries, tmp, sizes, progress) if pool is not None else {}
+    tasks = _make_tasks(data_entries, tmp, sizes, progress, enc) if pool is not None else {}
     t_data0 = time.monotonic()
     if pool is not None:
         pool.submit(list(tasks.values()))
@@ -302,7 +308,7 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
         head = _entry_comment(e)
         if "_stream" in e.extra:  # large object contents, read chunk by chunk (dumper.kinds_extra)
             tw = time.monotonic()
-            script.write((head + "\n").encode())
+            script.write(enc(head + "\n"))
             for chunk in e.extra.pop("_stream")(s.conn):
                 script.write(chunk)
             script.write(b"\n")
@@ -310,13 +316,17 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
             continue
         if e.kind != "TABLE DATA":
             tw = time.monotonic()
-            script.write((head + "\n" + e.sql + "\n").encode())
+            script.write(enc(head + "\n" + e.sql + "\n"))
             write_s += time.monotonic() - tw
             continue
         key = e.extra["table"]
         if pool is not None:
             task = tasks[e.id]
-            pool.wait(task)
+            try:
+                pool.wait(task)
+            except EncodingError as err:
+                bad = next((t for t in tasks.values() if isinstance(t.error, EncodingError)), task)
+                raise EncodingError(_unconvertible(plan.dsn, s, bad.entry, str(err))) from None
             tw = time.monotonic()
             script.append_file(task.spool)
             if task.csv_path is not None and not task.csv_header:  # a later range of a split table
@@ -330,11 +340,14 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
             sinks = [script.write]
             csv = None
             if e.extra.get("csv"):
-                csv = CsvSink(tmp / e.extra["csv"], cols)
+                csv = CsvSink(tmp / e.extra["csv"], cols, encoding=s.codec)
                 open_files.append(csv)
                 sinks.append(csv.write)
-            script.write((head + "\n" + copy_statement(rel.identity, cols, "FROM stdin") + ";\n").encode())
-            rows = stream_copy(s.conn, _copy_source(e), sinks, on_chunk=progress.bytes_done).rows
+            script.write(enc(head + "\n" + copy_statement(rel.identity, cols, "FROM stdin") + ";\n"))
+            try:
+                rows = stream_copy(s.conn, _copy_source(e), sinks, on_chunk=progress.bytes_done).rows
+            except EncodingError as err:
+                raise EncodingError(_unconvertible(plan.dsn, s, e, str(err))) from None
             script.write(b"\\.\n\n")
             if csv is not None:
                 csv.close()
@@ -345,7 +358,7 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
         e.extra["rows"] = rows
         row_counts[key] = row_counts.get(key, 0) + rows
     data_s = time.monotonic() - t_data0
-    script.write(FOOTER.encode())
+    script.write(enc(FOOTER))
     tw = time.monotonic()
     script.close()
     known[dump_name] = script.digest()
@@ -371,8 +384,9 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     toc = {"format": FORMAT_VERSION, "entries": [e.to_json() for e in entries]}
     write_private(tmp / "toc.json", orjson.dumps(toc, option=orjson.OPT_INDENT_2))
     write_private(tmp / "row_counts.json", orjson.dumps(row_counts, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-    for fname, text in (("restore.sh", restore_sh(dump_name)), ("restore-full.sh", restore_full_sh(dump_name, row_counts))):
-        write_private(tmp / fname, text.encode())
+    for fname, text in (("restore.sh", restore_sh(dump_name)),
+                        ("restore-full.sh", restore_full_sh(dump_name, row_counts, s.encoding))):
+        write_private(tmp / fname, enc(text))  # restore-full.sh holds table names: the script's encoding
         os.chmod(tmp / fname, 0o700)
 
     dumped: dict[str, set[str]] = {c: set() for c in plan.categories.categories}
@@ -393,6 +407,8 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
         "tool": {"name": "pydump", "version": __version__},
         "server": {"version": info.version, "version_num": info.version_num, "encoding": info.encoding,
                    "known_version": newer is None, "unknown_catalog_values": unknown},
+        # the encoding of backup.sql and of every CSV file (the database's unless --encoding)
+        "encoding": s.encoding,
         "database": info.database, "host": info.host, "port": info.port, "user": info.user,
         "client_host": socket.gethostname(),
         "connection": redact(plan.dsn),
@@ -452,13 +468,16 @@ def _start_pool(plan: Plan, s: Session, method: str, level: int, progress: Progr
         warn(f"cannot export the snapshot for parallel workers ({str(e).strip().splitlines()[0] if str(e).strip() else e}); "
              "dumping the data with one connection")
         return None
-    pool = WorkerPool(plan.dsn, snapshot, plan.jobs, method=method, level=level, on_bytes=progress.bytes_done)
+    # Workers ask for the leader's client_encoding at connect time (their setup has none).
+    worker_dsn = make_conninfo(plan.dsn, client_encoding=s.wire_encoding)
+    pool = WorkerPool(worker_dsn, snapshot, plan.jobs, method=method, level=level, on_bytes=progress.bytes_done)
     open_files.append(pool)
     pool.start()
     return pool
 
 
-def _make_tasks(data_entries: list[Entry], tmp: Path, sizes: dict[int, RelSize], progress: Progress) -> dict[int, Task]:
+def _make_tasks(data_entries: list[Entry], tmp: Path, sizes: dict[int, RelSize], progress: Progress,
+                encode: Callable[[str], bytes]) -> dict[int, Task]:
     """One task per TABLE DATA entry (range parts included), weighted by bytes to read."""
     spool_dir = tmp / ".spool"
     spool_dir.mkdir(mode=0o700)
@@ -480,7 +499,7 @@ def _make_tasks(data_entries: list[Entry], tmp: Path, sizes: dict[int, RelSize],
         if e.extra.get("csv"):
             csv_path = tmp / e.extra["csv"] if first else spool_dir / f"{e.id}.csv"
         tasks[e.id] = Task(entry=e, statement=_copy_source(e),
-                           head=head.encode(), spool=spool_dir / f"{e.id}.block", weight=weight,
+                           head=encode(head), spool=spool_dir / f"{e.id}.block", weight=weight,
                            csv_path=csv_path, csv_columns=cols, csv_header=first)
     lock = threading.Lock()
 
@@ -511,6 +530,39 @@ def _copy_source(e: Entry) -> str:
     if select:
         return f"COPY ({select}) TO STDOUT"
     return copy_statement(rel.identity, e.extra["columns"], where=where)
+
+
+def _unconvertible(dsn: str, s: Session, e: Entry, message: str) -> str:
+    """The one-line error for a value ``--encoding`` cannot hold: its table and column.
+
+    The server's conversion error names neither. The failed COPY has aborted the snapshot's
+    transaction, so a separate connection (same client_encoding) converts the table's columns
+    one at a time, in COPY order, and the first that fails is named; the data may have moved
+    since the snapshot, in which case only the table is named.
+    """
+    rel = e.extra.get("_rel")
+    table = rel.identity if rel is not None else e.extra.get("table", e.name)
+    column: str | None = None
+    try:
+        conn = connect(make_conninfo(dsn, client_encoding=s.wire_encoding), autocommit=True, application_name="pydump")
+    except DumpError:
+        conn = None
+    if conn is not None:
+        try:
+            for col in e.extra.get("columns") or []:
+                q = (f"SELECT 1 FROM ONLY {table} WHERE pg_catalog.length(pg_catalog.convert_to("
+                     f"{quote_ident(col)}::pg_catalog.text, {quote_literal(s.encoding)})) < 0 LIMIT 1")
+                try:
+                    conn.execute(q)
+                except CONVERSION_ERRORS:
+                    column = col
+                    break
+        except psycopg.Error:
+            pass
+        finally:
+            conn.close()
+    where = f"table {table}" + (f", column {quote_ident(column)}" if column is not None else "")
+    return f"{where}: a value cannot be converted to {s.encoding} (--encoding): {message}"
 
 
 def _append_csv_part(final: Path, part: Path, *, last: bool) -> None:

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--out", metavar="DIR", default="storage/backups", help="parent directory (default: storage/backups)")
     o.add_argument("--compress", default="gzip", metavar="gzip|zstd|none[:LEVEL]")
     o.add_argument("-j", "--jobs", type=int, default=1)
+    o.add_argument("-E", "--encoding", metavar="ENC",
+                   help="write the script and CSV files in ENC, converted by the server (default: the database's "
+                        "encoding, byte for byte); fails naming the first table and column it cannot convert")
     o.add_argument("--lock-wait-timeout", type=int, metavar="MS", help="give up if a table lock is not granted in MS ms")
     o.add_argument("--redact-auth", action="store_true",
                    help="replace password hashes and tokens in auth tables with placeholders")

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 import psycopg
 
-from dumper.errors import PermissionDenied, ServerError
+from dumper.errors import EncodingError, PermissionDenied, ServerError
 from dumper.ident import quote_ident
 
 CHUNK = 256 * 1024
@@ -71,6 +71,9 @@ def stream_copy(
                         on_chunk(len(chunk))
     except psycopg.errors.InsufficientPrivilege as e:
         raise PermissionDenied(str(e).strip().splitlines()[0]) from None
+    except (psycopg.errors.UntranslatableCharacter, psycopg.errors.CharacterNotInRepertoire) as e:
+        # --encoding: a value the target encoding cannot hold (the leader names table and column)
+        raise EncodingError(str(e).strip().splitlines()[0]) from None
     except psycopg.OperationalError as e:
         raise ServerError(f"lost the server during COPY: {str(e).strip().splitlines()[0] if str(e).strip() else 'connection closed'}") from None
     except psycopg.Error as e:

@@ -20,6 +20,14 @@ class UsageError(DumpError):
     exit_code = 2
 
 
+class EncodingError(DumpError):
+    """Text that cannot be written in the chosen ``--encoding`` (no equivalent character, or
+    bytes a SQL_ASCII database holds that are not valid in it): the option, not the server, is
+    what the user changes."""
+
+    exit_code = 2
+
+
 class ConnectError(DumpError):
     """The server could not be reached, refused us, or the database does not exist."""
 

@@ -360,7 +360,8 @@ def copy_to_spool(conn: psycopg.Connection[Any], spec: dict[str, Any], method: s
         out.write(spec["head"])
         sinks = [out.write]
         if spec["csv_path"] is not None:
-            csv = CsvSink(Path(spec["csv_path"]), spec["csv_columns"], header=spec["csv_header"])
+            csv = CsvSink(Path(spec["csv_path"]), spec["csv_columns"], header=spec["csv_header"],
+                          encoding=conn.info.encoding)
             sinks.append(csv.write)
         result = stream_copy(conn, spec["statement"], sinks, on_chunk=on_bytes)
         out.write(b"\\.\n\n")

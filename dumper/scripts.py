@@ -48,11 +48,13 @@ echo "restored $dump"
     )
 
 
-def restore_full_sh(dump_name: str, row_counts: dict[str, int]) -> str:
+def restore_full_sh(dump_name: str, row_counts: dict[str, int], encoding: str = "UTF8") -> str:
+    """``encoding``: the dump's; the file is written in it and the check says so to psql, so the
+    table names in it reach the server as the bytes the backup's script uses."""
     values = ",\n".join(
         f"  ({quote_literal(key)}, {n}::bigint, (SELECT count(*) FROM ONLY {key}))" for key, n in sorted(row_counts.items())
     )
-    check_sql = (
+    check_sql = f"SET client_encoding = {quote_literal(encoding)};\n" + (
         "SELECT 'row count mismatch: ' || t || ' expected ' || e || ' found ' || a FROM (VALUES\n"
         + values
         + "\n) AS v(t, e, a) WHERE e <> a;\n"

@@ -18,11 +18,36 @@ from psycopg import sql as _sql  # noqa: F401  (re-exported for callers building
 from psycopg.rows import dict_row
 
 from dumper import ident
-from dumper.errors import ConnectError, LockTimeout, PermissionDenied, ServerError
+from dumper.errors import ConnectError, EncodingError, LockTimeout, PermissionDenied, ServerError, UsageError
+
+#: Client-only encodings (the server never stores text in them): a trailing byte of a
+#: multi-byte character can be an ASCII byte such as a backslash or a quote, so a script or a
+#: CSV file in one of them cannot be split or converted byte by byte, as pyrestore and the
+#: CSV writer do. ``--encoding`` refuses them.
+CLIENT_ONLY_ENCODINGS = frozenset({"SJIS", "SHIFT_JIS_2004", "BIG5", "GBK", "UHC", "GB18030", "JOHAB"})
+
+#: Conversion failures: a character with no equivalent in the target encoding, or bytes that
+#: are not valid in it (a SQL_ASCII database dumped with ``--encoding UTF8``).
+CONVERSION_ERRORS: tuple[type[psycopg.Error], ...] = (
+    psycopg.errors.UntranslatableCharacter, psycopg.errors.CharacterNotInRepertoire)
+
+
+def wire_encoding(encoding: str) -> str:
+    """The client_encoding a dump session asks for to receive text in ``encoding``.
+
+    ``SQL_ASCII`` means "bytes, no conversion": the server does not convert between
+    SQL_ASCII and any other encoding in either direction, and LATIN1 accepts every byte, so on
+    a SQL_ASCII database ``client_encoding = LATIN1`` carries exactly the stored bytes, and
+    psycopg decodes them as Latin-1 (one character per byte, U+0000-U+00FF) and encodes them
+    back to the same bytes. With ``client_encoding = SQL_ASCII`` psycopg would hand text back
+    as ``bytes`` and refuse to encode non-ASCII query text.
+    """
+    return "LATIN1" if encoding == "SQL_ASCII" else encoding
 
 # The session settings every dump needs, whatever the user's defaults: dates and intervals
 # in a form the server reads back, floats that round-trip, no timeouts, and an empty
-# search_path so the deparsers qualify every name.
+# search_path so the deparsers qualify every name. client_encoding is not here: the leader
+# sets it once it knows the database's encoding (``Session``), workers get it in their DSN.
 _SETUP = (
     "SET DateStyle = ISO",
     "SET IntervalStyle = postgres",
@@ -32,7 +57,9 @@ _SETUP = (
     "SET idle_in_transaction_session_timeout = 0",
     "SET synchronize_seqscans = off",
     "SET row_security = off",
-    "SET client_encoding = 'UTF8'",
+    # COPY writes bytea as the session prints it: pinned so the script and the CSV files are the
+    # same whatever a database or role sets (bytea_output = escape is lossless but differs).
+    "SET bytea_output = hex",
     # timestamptz values carry their offset, so any zone restores the same instants; UTC makes
     # the script and the CSV files independent of the client's PGTZ.
     "SET TimeZone = 'UTC'",
@@ -84,14 +111,15 @@ class ServerInfo:
     user: str
     host: str
     port: int
-    encoding: str
+    encoding: str  # the database's (server_encoding)
     superuser: bool
 
 
 class Session:
     """The leader's snapshot connection. Catalog readers only ever call :meth:`query`."""
 
-    def __init__(self, dsn: str, *, snapshot: str | None = None) -> None:
+    def __init__(self, dsn: str, *, snapshot: str | None = None, encoding: str | None = None) -> None:
+        """``encoding``: the encoding of the output (``--encoding``); default the database's."""
         self.dsn = dsn
         self.conn = connect(dsn)
         self.queries = 0
@@ -102,6 +130,7 @@ class Session:
             with self.conn.cursor() as cur:
                 for stmt in _SETUP:
                     cur.execute(stmt)
+            self._set_encoding(encoding)
             self.conn.commit()
             self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if snapshot:
@@ -114,6 +143,9 @@ class Session:
         except psycopg.Error as e:
             self.close()
             raise ServerError(f"cannot start the snapshot session: {_first_line(e)}") from None
+        except UsageError:
+            self.close()
+            raise
         info = self.conn.info
         self.info = ServerInfo(
             version_num=row["num"], version=row["ver"].split()[0], database=row["db"], user=row["usr"],
@@ -121,6 +153,45 @@ class Session:
         )
         kw = self.query("SELECT word FROM pg_catalog.pg_get_keywords() WHERE catcode <> 'U'")
         ident.set_keywords({r["word"] for r in kw})
+
+    def _set_encoding(self, wanted: str | None) -> None:
+        """Make the session speak the dump's encoding, as pg_dump does.
+
+        The output is in the database's encoding unless ``--encoding`` asks for another: names,
+        definitions and COPY data then pass through as the server's bytes, and a database in
+        LATIN1 or SQL_ASCII is written exactly as stored. ``self.encoding`` is what the script
+        declares, ``self.codec`` the Python codec that turns catalog text back into those bytes
+        (every writer of the script and of CSV headers must use it).
+        """
+        # Reported by the server at connect time; a query would return bytes under SQL_ASCII.
+        db = self.conn.info.parameter_status("server_encoding") or "UTF8"
+        self.db_encoding = db
+        if wanted:
+            row = self.conn.execute(
+                "SELECT pg_catalog.pg_encoding_to_char(pg_catalog.pg_char_to_encoding(%s))", [wanted]).fetchone()
+            value = row[0] if row else ""
+            name = value.decode("ascii") if isinstance(value, bytes) else str(value)
+            if not name:
+                raise UsageError(f"--encoding {wanted}: not an encoding PostgreSQL knows")
+            if name in CLIENT_ONLY_ENCODINGS:
+                raise UsageError(f"--encoding {name}: a client-only encoding (multi-byte characters may contain "
+                                 "ASCII bytes), which pydump cannot write; use UTF8 or a server encoding")
+            if name == "SQL_ASCII" and db != "SQL_ASCII":
+                raise UsageError(f"--encoding SQL_ASCII: the database is in {db}; SQL_ASCII output is only "
+                                 "possible from a SQL_ASCII database (leave --encoding out)")
+        else:
+            name = db
+        self.encoding = name
+        self.wire_encoding = wire_encoding(name)
+        self.conn.execute("SET client_encoding = " + ident.quote_literal(self.wire_encoding))
+        try:
+            self.codec = self.conn.info.encoding
+        except psycopg.NotSupportedError:
+            raise UsageError(f"the {name} encoding has no Python codec; dump with --encoding UTF8") from None
+
+    def encode(self, text: str) -> bytes:
+        """Script text (pydump's ASCII SQL around catalog text) as the bytes of the dump's encoding."""
+        return text.encode(self.codec)
 
     # -- queries ------------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -131,6 +202,12 @@ class Session:
                 return cur.fetchall()
         except psycopg.errors.InsufficientPrivilege as e:
             raise PermissionDenied(_first_line(e)) from None
+        except CONVERSION_ERRORS as e:
+            raise EncodingError(f"catalog text (a name, comment or definition) cannot be converted to "
+                                f"{self.encoding}: {_first_line(e)}") from None
+        except UnicodeDecodeError as e:
+            raise EncodingError(f"catalog text holds bytes that are not valid {self.encoding} ({e.reason} at "
+                                f"byte {e.start}); dump with --encoding UTF8 if the server can convert them") from None
         except psycopg.OperationalError as e:
             raise ServerError(f"lost the server: {_first_line(e)}") from None
         except psycopg.Error as e:

@@ -331,20 +331,24 @@ def text_to_csv(chunk: bytes) -> bytes:
     return body
 
 
-def csv_header(columns: list[str]) -> bytes:
-    return (",".join('"' + c.replace('"', '""') + '"' for c in columns) + "\n").encode()
+def csv_header(columns: list[str], encoding: str = "utf-8") -> bytes:
+    """The header row, in the encoding of the rows below it (the dump's, a Python codec name)."""
+    return (",".join('"' + c.replace('"', '""') + '"' for c in columns) + "\n").encode(encoding)
 
 
 class CsvSink:
     """Turns a table's COPY text stream into a CSV file, line-aligned across chunk edges."""
 
-    def __init__(self, path: Path, columns: list[str], *, header: bool = True, fsync: bool = True) -> None:
+    def __init__(self, path: Path, columns: list[str], *, header: bool = True, fsync: bool = True,
+                 encoding: str = "utf-8") -> None:
         """``header=False`` for the later parts of a range-split table: the leader appends
-        them, in range order, to the file the first part started, so one header heads it."""
+        them, in range order, to the file the first part started, so one header heads it.
+        ``encoding``: the Python codec of the session's client_encoding, so the header's names
+        are in the same encoding as the COPY rows (which pass through as bytes)."""
         self.path = path
         self.file = CompressedFile(path, "none", threaded=False, fsync=fsync)
         if header:
-            self.file.write(csv_header(columns))
+            self.file.write(csv_header(columns, encoding))
         self._carry = b""
 
     def write(self, chunk: bytes) -> None:

@@ -25,6 +25,7 @@ from restore.script import CopyBlock, Item, MetaCommand, ScriptReader, Statement
 from restore.existing import CREATING_KINDS, ExistingPolicy, copy_statement, filter_copy_columns
 from restore.parallel import PostTask, Workers, post_data_passes, spool
 from restore.streams import open_source
+from restore.target import session_statement
 
 if TYPE_CHECKING:
     from restore.roles import RoleMapper
@@ -217,6 +218,7 @@ class Replayer:
         self._post_tasks: list[PostTask] = []
         self._skipped_entries: set[int] = set()
         self._settings_known: dict[str, bool] = {}
+        self._sql_ascii_target = conn.info.parameter_status("server_encoding") == "SQL_ASCII"
 
     def run(self, progress: Progress, phase_name: str = "restore") -> ApplyResult:
         """Read the backup's script from the start and replay the selected items."""
@@ -279,6 +281,8 @@ class Replayer:
                 return
             if self.role_map is not None:
                 raw = self.role_map.rewrite(raw)
+            if entry is None:
+                raw = session_statement(raw, self._sql_ascii_target)
             if entry is None and self._unknown_setting(raw):
                 self.result.skipped_items += 1
                 return

@@ -30,7 +30,7 @@ from restore.errors import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERIF
                             BackupError, RestoreError, StatementFailed, TargetNotEmpty, UsageError)
 from restore.progress import Progress, choose_mode
 from restore.report import Reporter
-from restore.target import (connect, create_database, foreign_owned_only, redact_dsn, resolve_dsn, server_info,
+from restore.target import (backup_encoding, connect, create_database, foreign_owned_only, redact_dsn, resolve_dsn, server_info,
                             user_relations)
 from restore.verify import Mismatch, verify_row_counts
 
@@ -240,7 +240,7 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
     created = False
     if args.create:
         created = create_database(dsn, drop_first=args.clean, info=out.info)
-    conn = connect(dsn, autocommit=not args.single_transaction)
+    conn = connect(dsn, autocommit=not args.single_transaction, encoding=backup_encoding(backup.metadata))
     reporter = Reporter(dsn, enabled=not args.no_report, warn=out.warn)
     reporter.probe()  # before anything is restored: only a pre-existing events table gets rows
     mode = "data-only" if args.data_only else "schema-only" if args.schema_only else "full"

@@ -36,6 +36,7 @@ from restore.check import csv_files
 from restore.errors import RestoreError, StatementFailed, TargetNotEmpty, UsageError
 from restore.progress import Progress
 from restore.script import Item
+from restore.target import backup_encoding
 
 COPY_CHUNK = 1 << 20
 EVENTS_TABLE = "code_ops.artifact_events"
@@ -294,7 +295,8 @@ class DataLoader:
         try:
             if self.from_csv:
                 self._load_csv(order, csv_map, entries)
-                self._replay(lambda item, e: e is not None and e.kind in ("SEQUENCE SET", "MATERIALIZED VIEW DATA"),
+                # The header too: its SET client_encoding says how the setval names are encoded.
+                self._replay(lambda item, e: e is None or e.kind in ("SEQUENCE SET", "MATERIALIZED VIEW DATA"),
                              "sequences")
             else:
                 # Materialized view contents are data too (as in pg_restore --data-only): the
@@ -470,8 +472,10 @@ class DataLoader:
             for t in order:
                 path = csv_map[t]
                 cols = columns.get(t) or _csv_header(path)
-                stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)").format(
-                    _ident(t), sql.SQL(", ").join(sql.Identifier(c) for c in cols))
+                # The CSV files are in the backup's encoding (FORMAT.md): the server converts.
+                stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING {})").format(
+                    _ident(t), sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+                    sql.Literal(backup_encoding(self.backup.metadata)))
                 phase.update(done, t)
                 try:
                     with self.conn.cursor() as cur:

@@ -7,14 +7,16 @@ which fills the gaps exactly as ``psql`` would.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from dumper.session import redact
+from dumper.session import redact, wire_encoding
 from restore.errors import ConnectionFailure, StatementFailed, TargetNotEmpty, UsageError
 
 #: Schemas that are never "user objects" of a target.
@@ -32,12 +34,20 @@ def resolve_dsn(arg: str | None) -> str:
 redact_dsn = redact
 
 
-def connect(dsn: str, *, autocommit: bool = True, application_name: str = "pyrestore") -> psycopg.Connection:
+def connect(dsn: str, *, autocommit: bool = True, application_name: str = "pyrestore",
+            encoding: str | None = None) -> psycopg.Connection:
     """Open a connection; ``ConnectionFailure`` (exit 3) with a password-free message on failure.
 
     ``prepare_threshold=None``: a restore runs thousands of distinct utility statements once
     each; server-side preparation would only add round trips (and ``SET`` repeated by pg_dump
     scripts would be prepared for nothing).
+
+    ``encoding``: the backup's (metadata.json). Only a SQL_ASCII target needs it: there the
+    server converts nothing, so pyrestore's own statements must carry table names in the
+    backup's bytes, and psycopg cannot speak SQL_ASCII itself (it returns text as ``bytes``),
+    so the session asks for the backup's encoding, and LATIN1 for a SQL_ASCII backup (see
+    ``dumper.session.wire_encoding``). Any other target converts from whatever the client
+    declares, and the script's own ``SET client_encoding`` takes over during the replay.
     """
     try:
         conn = psycopg.connect(dsn, autocommit=autocommit, prepare_threshold=None,
@@ -48,7 +58,38 @@ def connect(dsn: str, *, autocommit: bool = True, application_name: str = "pyres
         if pw:
             msg = msg.replace(pw, "***")
         raise ConnectionFailure(f"cannot connect to {redact_dsn(dsn)}: {msg}") from None
+    if conn.info.parameter_status("server_encoding") == "SQL_ASCII":
+        conn.execute("SET client_encoding = " + _literal(wire_encoding(encoding or "SQL_ASCII")))
+        if not autocommit:
+            conn.commit()
     return conn
+
+
+def _literal(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def backup_encoding(metadata: dict[str, Any]) -> str:
+    """The encoding of a backup's script and CSV files: ``metadata.json``'s ``encoding``;
+    UTF8 for backups written before it was recorded (their script always said UTF8)."""
+    enc = metadata.get("encoding")
+    return enc if isinstance(enc, str) and enc else "UTF8"
+
+
+_SET_SQL_ASCII = re.compile(rb"\A\s*SET\s+client_encoding\s*(?:=|\bTO\b)\s*'?sql_ascii'?\s*;\s*\Z", re.IGNORECASE)
+
+
+def session_statement(raw: bytes, target_sql_ascii: bool) -> bytes:
+    """A script header statement as it must run on this target.
+
+    ``SET client_encoding = 'SQL_ASCII'`` into a SQL_ASCII database becomes LATIN1: for the
+    server both mean "store the bytes as they come" (it never converts to or from SQL_ASCII,
+    and every byte is valid LATIN1), while psycopg can decode and encode LATIN1 text, which
+    pyrestore's own later statements (verification, data loads) need for non-ASCII names.
+    """
+    if target_sql_ascii and _SET_SQL_ASCII.match(raw):
+        return b"SET client_encoding = 'LATIN1';"
+    return raw
 
 
 def _password_of(dsn: str) -> str | None:

@@ -205,7 +205,7 @@ def read_casts(s: Session) -> list[Cast]:
                c.castcontext, c.castmethod, {identity_sql('pg_cast', 'c.oid')} AS identity
           FROM pg_catalog.pg_cast c
          WHERE c.oid >= {FIRST_NORMAL_OID} AND {not_extension_member('pg_cast', 'c.oid')}
-           -- casts the server made itself (range ↔ multirange) come back with their type
+           -- casts the server made itself (range <-> multirange) come back with their type
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_cast'::pg_catalog.regclass
                             AND d.objid = c.oid AND d.deptype = 'i')
          ORDER BY 2, 3
