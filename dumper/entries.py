@@ -277,7 +277,7 @@ def _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add) -> No
             definition = c.definition
             referenced = _fk_target(cat, c)
             if referenced is not None and rel.oid in data_entry and referenced not in data_entry and rels.get(referenced) and rels[referenced].has_data:
-                if "NOT VALID" not in definition:
+                if "NOT VALID" not in definition and "NOT ENFORCED" not in definition:  # 18: never checked anyway
                     c.definition = definition + " NOT VALID"
                     b.warnings.append(
                         f"foreign key {c.name} on {rel.identity} is restored NOT VALID: the data of the table it references is not in this backup"
