@@ -31,7 +31,7 @@ target's catalog by that name, at clean time; what cannot be dropped safely is s
 reported (a subscription with a replication slot: its DROP cannot run in a transaction and
 would drop the slot on the publisher).
 
-No ``CASCADE`` anywhere: if the target holds an object that is not in the backup but depends
+No ``CASCADE`` (but for base types, see :func:`drop_plan`): if the target holds an object that is not in the backup but depends
 on one that is (a view of the user's own on a backed-up table, an extra table in a backed-up
 schema), the server refuses the drop and the clean stops, rather than silently destroying
 something the backup cannot give back. The whole clean runs in one transaction, so a refusal
@@ -64,7 +64,7 @@ _DROP_KEYWORD = {"TABLE": "TABLE", "FOREIGN TABLE": "FOREIGN TABLE", "VIEW": "VI
 #: Database-wide kinds named by one identifier.
 _GLOBAL_KEYWORD = {"EVENT TRIGGER": "EVENT TRIGGER", "PUBLICATION": "PUBLICATION",
                    "PROCEDURAL LANGUAGE": "LANGUAGE", "FOREIGN DATA WRAPPER": "FOREIGN DATA WRAPPER",
-                   "SERVER": "SERVER"}
+                   "SERVER": "SERVER", "ACCESS METHOD": "ACCESS METHOD"}
 
 _LO_CREATE = re.compile(r"lo_create\('?(\d+)'?\)")
 
@@ -273,12 +273,21 @@ def _blob_oids(backup: Backup, ids: set[int]) -> dict[int, list[int]]:
 
 
 def drop_plan(backup: Backup, selection: Selection, if_exists: bool) -> list[Drop]:
-    """DROPs for the selected entries, in reverse TOC order (skipping what the script will not create)."""
+    """DROPs for the selected entries, in reverse TOC order (skipping what the script will not create).
+
+    The one ``CASCADE``: a base type (a TYPE with a SHELL TYPE entry) and its I/O functions
+    depend on each other, so neither can go first; as with pg_dump, the type's drop takes its
+    functions with it (both are the backup's own)."""
     wanted = [e for e in reversed(backup.entries) if selection.wants_entry(e) and e.section != "data"]
     blobs = _blob_oids(backup, {e.id for e in wanted if e.kind == "BLOB METADATA"})
+    base_types = {(e.schema, e.name) for e in backup.entries if e.kind == "SHELL TYPE"}
     out: list[Drop] = []
     for e in wanted:
+        if e.kind == "SHELL TYPE":
+            continue  # the TYPE entry of the same name drops it
         stmt = drop_statement(e, if_exists)
+        if stmt is not None and e.kind == "TYPE" and (e.schema, e.name) in base_types:
+            stmt = stmt[:-1] + " CASCADE;"
         if stmt is not None:
             out.append(Drop(e, stmt))
             continue

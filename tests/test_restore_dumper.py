@@ -149,7 +149,7 @@ def test_clean_restores_over_a_modified_copy(fixture_db, make_db, tmp_path: Path
     assert oracle.table_hashes(dst) == before
 
 
-@pytest.mark.parametrize("fixture", ["tables", "kinds"])
+@pytest.mark.parametrize("fixture", ["tables", "kinds", "pgdump_catalogue"])
 def test_clean_over_every_object_kind(fixture_db, make_db, tmp_path: Path, fixture: str) -> None:  # type: ignore[no-untyped-def]
     """--clean drops every kind the dumper writes (collations, casts, operators, FDWs, large objects, ...)."""
     server = make_db.server

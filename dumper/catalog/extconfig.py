@@ -28,6 +28,10 @@ class ConfigTable:
     owner: str | None = None
     last_value: int | None = None
     is_called: bool = False
+    #: tables this one has foreign keys to: ``CREATE EXTENSION`` creates those keys before any
+    #: row is loaded (PostGIS ``topology.layer`` → ``topology.topology``), so unlike user tables
+    #: the data must be loaded parents first
+    fk_parents: list[int] = field(default_factory=list)
 
 
 def read_config_tables(s: Session, extension_oids: list[int]) -> list[ConfigTable]:
@@ -40,7 +44,9 @@ def read_config_tables(s: Session, extension_oids: list[int]) -> list[ConfigTabl
                pg_catalog.pg_get_userbyid(c.relowner) AS owner, x.cond,
                ARRAY(SELECT a.attname FROM pg_catalog.pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-                      ORDER BY a.attnum) AS columns
+                      ORDER BY a.attnum) AS columns,
+               ARRAY(SELECT DISTINCT k.confrelid FROM pg_catalog.pg_constraint k
+                      WHERE k.conrelid = c.oid AND k.contype = 'f' AND k.confrelid <> c.oid) AS parents
           FROM pg_catalog.pg_extension e
          CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(e.extconfig), pg_catalog.unnest(e.extcondition)) AS x(tab, cond)
           JOIN pg_catalog.pg_class c ON c.oid = x.tab
@@ -56,7 +62,7 @@ def read_config_tables(s: Session, extension_oids: list[int]) -> list[ConfigTabl
         if cond[:5].upper() == "WHERE":
             cond = cond[5:].strip()
         out.append(ConfigTable(r["ext"], r["oid"], r["schema"], r["name"], r["identity"], r["kind"], cond or None,
-                               list(r["columns"]), r["owner"]))
+                               list(r["columns"]), r["owner"], fk_parents=[int(p) for p in r["parents"]]))
     seqs = [t for t in out if t.kind == "S"]
     if seqs:
         sql = " UNION ALL ".join(f"SELECT {t.oid}::oid AS oid, last_value, is_called FROM {t.identity}" for t in seqs)
