@@ -307,6 +307,10 @@ def _config_tables(cat: Catalog, plan: Plan, b: Built, carriers: dict[Ref, Entry
         if ext is not None:
             e.entry_deps.append(ext)
         b.entries.append(e)
+    for t in cat.kinds.config_tables:  # parents' rows first: their FKs exist already
+        child = data_entry.get(t.oid)
+        if child is not None:
+            child.entry_deps.extend(data_entry[p] for p in t.fk_parents if p in data_entry)
 
 
 def _roles(cat: Catalog, plan: Plan, b: Built, carriers: dict[Ref, Entry]) -> None:
