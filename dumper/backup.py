@@ -269,6 +269,9 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     catalog_s = time.monotonic() - t_cat
 
     info = s.info
+    # the role that created the source cluster (oid 10): never dumped, mapped by pyrestore when
+    # the target lacks it (a Supabase project's supabase_admin restored into plain PostgreSQL)
+    bootstrap = s.query("SELECT rolname FROM pg_catalog.pg_roles WHERE oid = 10")[0]["rolname"]
     entries = ordered.entries
     data_entries = [e for e in entries if e.kind == "TABLE DATA"]
     if pool is not None:
@@ -406,7 +409,8 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
         "format": FORMAT_VERSION,
         "tool": {"name": "pydump", "version": __version__},
         "server": {"version": info.version, "version_num": info.version_num, "encoding": info.encoding,
-                   "known_version": newer is None, "unknown_catalog_values": unknown},
+                   "known_version": newer is None, "unknown_catalog_values": unknown,
+                   "bootstrap_superuser": bootstrap},
         # the encoding of backup.sql and of every CSV file (the database's unless --encoding)
         "encoding": s.encoding,
         "database": info.database, "host": info.host, "port": info.port, "user": info.user,

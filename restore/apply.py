@@ -170,6 +170,25 @@ class ApplyResult:
     skipped_owner: int = 0
     failures: list[Failure] = field(default_factory=list)
     rows_by_table: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+_ROLE_MISSING_MSG = re.compile(r'role "((?:[^"]|"")*)" does not exist')
+
+
+def role_hint(sqlstate: str | None, message: str) -> str:
+    """What to do about a failure that names a role the target lacks or the user may not use.
+
+    The bare server message (``role "x" does not exist``, ``must be member of role "x"``)
+    does not say that the backup's roles can be renamed or ignored on the way in."""
+    m = _ROLE_MISSING_MSG.search(message)
+    if sqlstate == "42704" and m:
+        r = m.group(1)
+        return (f"; the target has no role {r}: create it, or restore with --role-map {r}=ROLE "
+                "or --no-owner")
+    if sqlstate == "42501" and "must be member of role" in message or "must be able to SET ROLE" in message:
+        return "; restore as a superuser, or with --no-owner (objects then belong to you) or --role-map"
+    return ""
 
 
 def _failure(exc: psycopg.Error, item: Item, entry: Entry | None) -> Failure:
@@ -178,6 +197,7 @@ def _failure(exc: psycopg.Error, item: Item, entry: Entry | None) -> Failure:
     msg = diag.message_primary or first_line
     if diag.message_detail:
         msg += f" ({diag.message_detail})"
+    msg += role_hint(diag.sqlstate, diag.message_primary or "")
     text = item.raw.decode("utf-8", "replace")
     return Failure(entry=entry, line=item.line, sqlstate=diag.sqlstate, message=msg,
                    statement=text if len(text) <= 300 else text[:300] + "...")
@@ -348,8 +368,29 @@ class Replayer:
         if self.on_failure is not None:
             self.on_failure(f)
 
+    def _event_trigger_owner(self, conn: psycopg.Connection, raw: bytes, entry: Entry) -> None:
+        """``ALTER EVENT TRIGGER ... OWNER TO r`` where ``r`` may no longer be a superuser.
+
+        An event trigger's owner must be a superuser when it is set; on a managed platform the
+        owner may have lost that attribute since (Supabase's ``postgres``), so the statement
+        fails on every fresh target. The trigger then stays owned by the restoring role, which
+        created it: a warning, not a failed restore."""
+        try:
+            with conn.transaction():
+                conn.execute(raw)
+            with self._lock:
+                self.result.statements += 1
+        except psycopg.errors.InsufficientPrivilege as exc:
+            with self._lock:
+                self.result.warnings.append(
+                    f"entry {entry.id} ({entry.describe()}): {exc.diag.message_primary or exc}; "
+                    "the event trigger stays owned by the restoring role")
+
     def _execute(self, conn: psycopg.Connection, raw: bytes, entry: Entry | None, item: Item) -> None:
         """Run one statement (in a savepoint when skips are allowed); failures per the options."""
+        if entry is not None and entry.kind == "EVENT TRIGGER" and is_owner_statement(raw):
+            self._event_trigger_owner(conn, raw, entry)
+            return
         try:
             if self.policy is not None:
                 with conn.transaction():
