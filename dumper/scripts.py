@@ -11,14 +11,26 @@ import secrets
 
 from dumper.ident import quote_literal
 
+#: the PyPI distribution that brings ``pyrestore`` (the name ``pydump`` belongs to another project)
+DISTRIBUTION = "pydump-pg"
+
 _PRELUDE = """#!/usr/bin/env bash
 # {title} of a pydump backup.
-# Usage: ./{name} [TARGET_DSN]      (default: $DATABASE_URL, then libpq's PG* variables)
-# Uses pyrestore when it is installed, else psql.
+# Usage: ./{name} [TARGET_DSN]
+#   The target is TARGET_DSN, else $DATABASE_URL, else libpq's PG* variables (PGHOST, PGPORT,
+#   PGUSER, PGDATABASE, PGPASSWORD or ~/.pgpass). Prefer the variables to a DSN with a password
+#   on the command line: a command line is visible to every user of the machine (ps).
+# Uses pyrestore when it is installed (pip install {dist}), else psql.
 set -euo pipefail
+case "${{1:-}}" in
+    -h|--help) sed -n '2,7s/^# \{{0,1\}}//p' "${{BASH_SOURCE[0]}}"; exit 0 ;;
+esac
 here="$(cd -- "$(dirname -- "${{BASH_SOURCE[0]}}")" && pwd -P)"
 target="${{1:-${{DATABASE_URL:-}}}}"
 dump="$here/{dump}"
+case "${{1:-}}" in
+    *password=*|*://*:*@*) echo "{name}: warning: a password on the command line is visible in ps; prefer PGPASSWORD, ~/.pgpass or DATABASE_URL" >&2 ;;
+esac
 """
 
 _REPLAY = """decompress() {{
@@ -31,18 +43,30 @@ _REPLAY = """decompress() {{
 psql_target() {{
     if [ -n "$target" ]; then psql -X -q -v ON_ERROR_STOP=1 -d "$target" "$@"; else psql -X -q -v ON_ERROR_STOP=1 "$@"; fi
 }}
+require_empty_target() {{
+    # psql replays everything or stops half-way: into a database that already has tables (a
+    # Supabase project has auth.*, storage.*) it would stop at the first CREATE, after changing
+    # things. Refuse before changing anything, as pyrestore does (which can restore into one).
+    local found
+    found="$(psql_target -tA -c "SELECT n.nspname || '.' || c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p','v','m','S','f') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%' LIMIT 3" | paste -sd, -)"
+    if [ -n "$found" ]; then
+        echo "{name}: the target is not empty ($found ...); psql cannot restore into it without stopping half-way: install pyrestore (pip install {dist}), which restores into an existing project; nothing was changed" >&2
+        exit 2
+    fi
+}}
 """
 
 
 def restore_sh(dump_name: str) -> str:
     return (
-        _PRELUDE.format(title="Quick restore", name="restore.sh", dump=dump_name)
-        + _REPLAY.format()
+        _PRELUDE.format(title="Quick restore", name="restore.sh", dump=dump_name, dist=DISTRIBUTION)
+        + _REPLAY.format(name="restore.sh", dist=DISTRIBUTION)
         + """if command -v pyrestore >/dev/null 2>&1; then
     if [ -n "$target" ]; then exec pyrestore --no-verify -- "$here" "$target"; else exec pyrestore --no-verify -- "$here"; fi
 fi
 command -v psql >/dev/null 2>&1 || { echo "restore.sh: neither pyrestore nor psql is installed" >&2; exit 2; }
-decompress | psql_target
+require_empty_target
+decompress | psql_target >/dev/null
 echo "restored $dump"
 """
     )
@@ -65,13 +89,15 @@ def restore_full_sh(dump_name: str, row_counts: dict[str, int], encoding: str = 
     while tag in check_sql:
         tag = "PYDUMP_VERIFY_" + secrets.token_hex(8)
     return (
-        _PRELUDE.format(title="Full restore (replay, then verify row counts)", name="restore-full.sh", dump=dump_name)
-        + _REPLAY.format()
+        _PRELUDE.format(title="Full restore (replay, then verify row counts)", name="restore-full.sh", dump=dump_name,
+                        dist=DISTRIBUTION)
+        + _REPLAY.format(name="restore-full.sh", dist=DISTRIBUTION)
         + """if command -v pyrestore >/dev/null 2>&1; then
     if [ -n "$target" ]; then exec pyrestore -- "$here" "$target"; else exec pyrestore -- "$here"; fi
 fi
 command -v psql >/dev/null 2>&1 || { echo "restore-full.sh: neither pyrestore nor psql is installed" >&2; exit 2; }
-decompress | psql_target
+require_empty_target
+decompress | psql_target >/dev/null
 mismatches="$(psql_target -tA <<'"""
         + tag
         + "'\n"

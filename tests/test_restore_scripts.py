@@ -65,10 +65,42 @@ def test_scripts_restore(source, make_db, tmp_path: Path, script: str, with_pyre
     proc = _run(b / script, dst, path)
     assert proc.returncode == 0, proc.stderr
     if not with_pyrestore:
-        assert "restored" in proc.stdout
+        # quiet on success: one line, no result tables of set_config()/setval() (issue 10 item 8)
+        assert proc.stdout.strip().count("\n") == 0 and proc.stdout.startswith("restored"), proc.stdout[:500]
+        assert "set_config" not in proc.stdout and "setval" not in proc.stdout
         if script == "restore-full.sh":
             assert "row counts verified" in proc.stdout
     oracle.assert_same_database(server, source, dst)
+
+
+@pytest.mark.parametrize("script", ["restore.sh", "restore-full.sh"])
+def test_psql_path_refuses_a_target_that_is_not_empty(source, make_db, tmp_path: Path, script: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 item 8: into a Supabase project (auth.* exists) psql would stop at ``schema "auth"
+    already exists`` after starting; the script stops first, changing nothing, and names pyrestore."""
+    server = make_db.server
+    b = pydump(source, tmp_path / "b")
+    dst = make_db("dst")
+    pgtest.run_sql(dst, "CREATE SCHEMA auth; CREATE TABLE auth.users (id uuid PRIMARY KEY);")
+    before = pgtest.query(dst, "SELECT count(*) FROM pg_class")
+    proc = _run(b / script, dst, _path(False, server, tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    assert "auth.users" in proc.stderr and "pip install pydump-pg" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert pgtest.query(dst, "SELECT count(*) FROM pg_class") == before
+
+
+def test_scripts_help_and_password_warning(source, make_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16 item 5: --help says to prefer DATABASE_URL/PG* variables; a password on the
+    command line gets a warning (it is visible in ps)."""
+    server = make_db.server
+    b = pydump(source, tmp_path / "b")
+    proc = _run(b / "restore.sh", "--help", _path(False, server, tmp_path))
+    assert proc.returncode == 0 and "DATABASE_URL" in proc.stdout and "ps" in proc.stdout
+    dst = make_db("dst")
+    uri = "postgresql://postgres:not-needed@" + dst.split("host=")[1].split()[0].replace("/", "%2F") + ":" + \
+        dst.split("port=")[1].split()[0] + "/" + dst.split("dbname=")[1].split()[0]
+    proc = _run(b / "restore.sh", uri, _path(False, server, tmp_path))
+    assert "visible in ps" in proc.stderr
 
 
 @pytest.mark.parametrize("with_pyrestore", [True, False], ids=["pyrestore", "psql-only"])
