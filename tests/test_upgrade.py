@@ -165,7 +165,12 @@ def test_backup_from_older_major_restores_into_18_as_pg_dump_18_does(
     script = tmp_path / "pg_dump.sql"
     _client(source, "pg_dump", "-Fp", "-d", src, out=script)
     ref = dbs.make(target, f"{fixture}_pgdump")
-    oracle.psql_replay(target, ref, script)
+    rc, err = oracle.psql_replay(target, ref, script, check=False)
+    if rc != 0:
+        # Not every database can move up a major (e.g. an aggregate over a function whose
+        # signature changed): without pg_dump's reference there is nothing to compare with.
+        pytest.skip(f"pg_dump {TARGET}'s own script of {fixture}.sql from {source.name} does not replay "
+                    f"into {TARGET}: {err.strip()[-300:]}")
     backup = _pydump(src, tmp_path / "pydump")
     dst = dbs.make(target, f"{fixture}_pydump")
     assert pyrestore_main([str(backup), dst, "--quiet", "--no-report"]) == 0
