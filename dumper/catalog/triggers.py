@@ -54,18 +54,19 @@ class EventTrigger(CatalogObject):
 def read_triggers(s: Session, table_oids: list[int]) -> list[Trigger]:
     if not table_oids:
         return []
-    # Partition clones of a parent's trigger: tgparentid since 13; on 12 a clone is an internal
-    # trigger with a partition dependency ('P') on its parent trigger. A clone is kept only when
-    # its enabled state differs from the parent's, so that state can be restored.
+    # Partition clones of a parent's trigger: tgparentid since 13; on 12 a clone has a partition
+    # dependency ('P') on its parent trigger. Clones are internal triggers up to 14. A clone is
+    # kept only when its enabled state differs from the parent's, so that state can be
+    # restored; internal constraint (foreign key) triggers never are.
     if s.info.version_num >= 130000:
         parent_col = "t.tgparentid"
-        internal = "NOT t.tgisinternal"
+        internal = "(NOT t.tgisinternal OR (t.tgparentid <> 0 AND t.tgconstraint = 0))"
     else:
         parent_col = """COALESCE((SELECT d.refobjid FROM pg_catalog.pg_depend d
                                    WHERE d.classid = 'pg_trigger'::pg_catalog.regclass AND d.objid = t.oid
                                      AND d.refclassid = 'pg_trigger'::pg_catalog.regclass AND d.deptype = 'P'
                                    LIMIT 1), 0)"""
-        internal = f"(NOT t.tgisinternal OR {parent_col} <> 0)"
+        internal = f"(NOT t.tgisinternal OR ({parent_col} <> 0 AND t.tgconstraint = 0))"
     parent = f"""AND {internal} AND ({parent_col} = 0 OR t.tgenabled <> (SELECT pt.tgenabled FROM pg_catalog.pg_trigger pt
                                                           WHERE pt.oid = {parent_col}))"""
     rows = s.query(
