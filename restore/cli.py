@@ -22,6 +22,7 @@ from restore.apply import Failure, Replayer, Selection
 from restore.clean import drop_plan, run_clean
 from restore.existing import ExistingPolicy
 from restore.parallel import Workers
+from restore.precheck import check_target
 from restore.roles import RoleMapper, parse_role_map
 from restore.backup import Backup, resolve_backup
 from restore.check import CheckResult, _check_files, check_backup
@@ -238,6 +239,7 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
     started = time.monotonic()
     target = redact_dsn(dsn)
     created = False
+    check_target(dsn, backup, selection, create=args.create, clean=args.clean)  # before changing anything
     if args.create:
         created = create_database(dsn, drop_first=args.clean, info=out.info)
     conn = connect(dsn, autocommit=not args.single_transaction, encoding=backup_encoding(backup.metadata))

