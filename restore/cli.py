@@ -53,7 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("-n", "--schema", action="append", default=[], metavar="SCHEMA", help="only objects in this schema (repeatable)")
     mode.add_argument("-t", "--table", action="append", default=[], metavar="TABLE",
                       help="only this table (name or schema.name; repeatable), with its data, indexes, constraints")
-    mode.add_argument("--from-csv", action="store_true", help="with --data-only: load from data/*.csv instead of the script")
+    mode.add_argument("--from-csv", action="store_true",
+                      help="with --data-only: load each table from its data/<schema>.<table>.csv file, a table "
+                           "without one (pydump --csv critical writes CSV only for critical tables) from its COPY "
+                           "blocks in the script; all in foreign-key order, partitions included")
+    mode.add_argument("--csv-only", action="store_true",
+                      help="with --from-csv: skip the tables that have no CSV file (and their sequences) "
+                           "instead of loading them from the script")
     mode.add_argument("--no-owner", action="store_true", help="skip ALTER ... OWNER TO statements")
     mode.add_argument("--no-acl", action="store_true", help="skip GRANT/REVOKE (ACL and DEFAULT ACL entries)")
     mode.add_argument("--role-map", action="append", default=[], metavar="OLD=NEW",
@@ -77,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("-1", "--single-transaction", action="store_true",
                      help="restore in one transaction: all or nothing")
     how.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                     help="N connections: COPY blocks in parallel, then indexes and constraints in parallel "
-                          "(full restore; 1 with --single-transaction or --data-only)")
+                     help="N connections: table data in parallel (with --data-only each table after the tables "
+                          "it references), then every post-data entry once the entries it depends on are done "
+                          "(1 with --single-transaction)")
     how.add_argument("--force", action="store_true", help="restore even if the backup's checksums do not match")
     how.add_argument("--keep-going", action="store_true", help="continue after a failing statement; exit 7 at the end")
     how.add_argument("--strict", action="store_true", help="with --skip-existing: any skip is an error (exit 7)")
@@ -132,6 +139,8 @@ def validate(args: argparse.Namespace) -> None:
         raise UsageError("--keep-going and --single-transaction exclude each other (one failure aborts the transaction)")
     if args.from_csv and not args.data_only:
         raise UsageError("--from-csv needs --data-only")
+    if args.csv_only and not args.from_csv:
+        raise UsageError("--csv-only needs --from-csv")
     if args.if_exists and not args.clean:
         raise UsageError("--if-exists needs --clean")
     if args.create and args.data_only:
@@ -191,9 +200,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         raise UsageError(f"no table in the backup matches {', '.join(args.table)}")
     if args.list:
         return do_list(backup, selection)
-    if args.jobs > 1 and (args.single_transaction or args.data_only):
-        out.warn(f"--jobs {args.jobs}: " + ("one transaction lives on one connection" if args.single_transaction
-                                            else "--data-only loads on one connection") + "; using one connection")
+    if args.jobs > 1 and args.single_transaction:
+        out.warn(f"--jobs {args.jobs}: one transaction lives on one connection; using one connection")
         args.jobs = 1
 
     if not backup.bare_script and not args.force:
@@ -263,12 +271,17 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
         not_loaded: set[str] = set()  # tables whose data was skipped on purpose: not verified
         if args.data_only:
             loader = DataLoader(conn, backup, selection, from_csv=args.from_csv, clean=args.clean,
-                                progress=out.progress, info=out.info)
+                                progress=out.progress, info=out.info, csv_only=args.csv_only,
+                                jobs=args.jobs, dsn=dsn)
             res = loader.run()
             rows_by_table = res.rows_by_table
             extra_rows = res.extra_rows
             summary.update(rows=res.rows, tables=len(res.tables), fk_strategy=res.strategy, dropped_fks=res.dropped_fks,
                            notes=res.notes)
+            if args.from_csv:
+                summary["sources"] = res.sources
+            if args.jobs > 1:
+                summary["jobs"] = args.jobs
         else:
             policy: ExistingPolicy | None = None
             existing = user_relations(conn)

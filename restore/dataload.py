@@ -9,10 +9,17 @@ Two sources:
   sequential compressed stream, so the load order is the script's order; FK edges that this
   order cannot satisfy (a child's data before its parent's, cycles, a self-referencing table
   split into several COPY blocks) are the "problem edges";
-* the CSV files (``--from-csv``; only the tables that have one). Each file is read on its
-  own, so tables are loaded in a topological order of the FK graph and only edges inside
-  strongly connected components (cycles) are problem edges. A self-reference alone is not
-  one: RI checks of a single COPY statement run at its end, after all its rows are in.
+* ``--from-csv``: each table from its CSV file, a table without one from its COPY blocks
+  in the script (``--csv-only``: not at all), so a default ``--csv critical`` backup
+  restores whole. Tables are loaded in a topological order of the FK graph (the script's
+  blocks are read forward as that order needs them) and only edges inside strongly
+  connected components (cycles) are problem edges. A self-reference alone is not one: RI
+  checks of a single COPY statement run at its end, after all its rows are in.
+
+Foreign keys are edges between the tables that hold rows: a key declared on a partitioned
+table orders every partition of one side after every partition of the other
+(:func:`foreign_keys`). With ``--jobs N`` tables load on N connections, each after the
+tables it references (:class:`restore.parallel.Workers`).
 
 Problem edges are dealt with as the issue asks: ``SET session_replication_role = replica``
 (disables FK triggers for the session) when the role may set it, otherwise the involved FK
@@ -23,19 +30,24 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable
+import threading
+from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import psycopg
 from psycopg import sql
 
-from restore.apply import Replayer, Selection
+from restore.apply import Replayer, Selection, _file_chunks
 from restore.backup import Backup, Entry, qualified_key, split_qualified
 from restore.check import csv_files
 from restore.errors import RestoreError, StatementFailed, TargetNotEmpty, UsageError
 from restore.progress import Progress
-from restore.script import Item
+from restore.parallel import Workers, spool
+from restore.script import CopyBlock, Item, ScriptReader
+from restore.streams import open_source
 from restore.target import backup_encoding
 
 COPY_CHUNK = 1 << 20
@@ -47,24 +59,48 @@ DATA_LOAD_KINDS = frozenset({"TABLE DATA", "SEQUENCE SET", "BLOB METADATA", "BLO
 
 @dataclass(frozen=True, slots=True)
 class ForeignKey:
-    """One FK constraint between two loaded tables, as the target defines it."""
+    """One FK edge between two loaded tables, as the target defines it.
+
+    ``child`` and ``parent`` are the tables whose rows the edge orders; ``table`` is where the
+    constraint is defined, which differs for partitions: a foreign key declared on a
+    partitioned table (or referencing one) orders every partition of one side after every
+    partition of the other, but is dropped and re-created on the partitioned table.
+    """
 
     name: str
     child: str
     parent: str
     definition: str
     comment: str | None = None
+    table: str | None = None
+
+    @property
+    def definer(self) -> str:
+        """The table the constraint belongs to (``ALTER TABLE`` target)."""
+        return self.table or self.child
+
+    @property
+    def label(self) -> str:
+        return f"{self.definer}.{self.name}"
 
     def drop_sql(self) -> sql.Composable:
-        return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(_ident(self.child), sql.Identifier(self.name))
+        return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(_ident(self.definer), sql.Identifier(self.name))
 
     def add_sql(self) -> sql.Composable:
         add = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-            _ident(self.child), sql.Identifier(self.name), sql.SQL(self.definition))  # type: ignore[arg-type]
+            _ident(self.definer), sql.Identifier(self.name), sql.SQL(self.definition))  # type: ignore[arg-type]
         if self.comment is None:
             return add
         return add + sql.SQL("; COMMENT ON CONSTRAINT {} ON {} IS {}").format(
-            sql.Identifier(self.name), _ident(self.child), sql.Literal(self.comment))
+            sql.Identifier(self.name), _ident(self.definer), sql.Literal(self.comment))
+
+
+def distinct_constraints(fks: Iterable[ForeignKey]) -> list[ForeignKey]:
+    """One edge per constraint: what to drop and re-create (several partition edges share one)."""
+    seen: dict[tuple[str, str], ForeignKey] = {}
+    for f in fks:
+        seen.setdefault((f.definer, f.name), f)
+    return list(seen.values())
 
 
 @dataclass(slots=True)
@@ -79,6 +115,8 @@ class DataLoadResult:
     rows_by_table: dict[str, int] = field(default_factory=dict)
     #: Rows present in a table besides the backup's (our own set-aside events): verification subtracts them.
     extra_rows: dict[str, int] = field(default_factory=dict)
+    #: Where each table's rows came from: "csv", "script", or "skipped" (--csv-only, no CSV file).
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 def _ident(key: str) -> sql.Identifier:
@@ -86,8 +124,31 @@ def _ident(key: str) -> sql.Identifier:
     return sql.Identifier(schema, name) if schema is not None else sql.Identifier(name)
 
 
+@contextmanager
+def qualified_names(conn: psycopg.Connection) -> Iterator[None]:
+    """Deparse under an empty ``search_path``: every name in a definition comes out qualified.
+
+    The definitions are replayed after the script's header has emptied ``search_path``; one
+    fetched under the default path (``st_envelope(rast)`` from PostGIS in ``public``) would
+    no longer resolve then.
+    """
+    row = conn.execute("SELECT pg_catalog.current_setting('search_path')").fetchone()
+    conn.execute("SELECT pg_catalog.set_config('search_path', '', false)")
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", [row[0] if row else ""])
+
+
 def foreign_keys(conn: psycopg.Connection, keys: Iterable[str]) -> list[ForeignKey]:
-    """FK constraints of the target whose both ends are among ``keys`` (row_counts-style keys)."""
+    """FK edges of the target between tables among ``keys`` (row_counts-style keys).
+
+    Partitions are resolved: rows live in the leaf partitions, while a foreign key declared on
+    a partitioned table (conparentid = 0) is defined there and cloned onto every partition
+    (referencing side) and every referenced partition. So each defining constraint gives one
+    edge per (referencing partition or table, referenced partition or table) pair that is
+    loaded. Inheritance children inherit no foreign keys: their own ones are their own edges.
+    """
     oid_of: dict[int, str] = {}
     for key in keys:
         row = conn.execute("SELECT to_regclass(%s)::oid", [_ident(key).as_string(conn)]).fetchone()
@@ -95,12 +156,40 @@ def foreign_keys(conn: psycopg.Connection, keys: Iterable[str]) -> list[ForeignK
             oid_of[int(row[0])] = key
     if not oid_of:
         return []
+    with qualified_names(conn):
+        rows = _fk_rows(conn, list(oid_of))
+    return [ForeignKey(r[0], oid_of[int(r[4])], oid_of[int(r[5])], r[3], r[6], qualified_key(r[1], r[2])) for r in rows]
+
+
+def _fk_rows(conn: psycopg.Connection, oids: list[int]) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT k.conname, n.nspname, c.relname, pg_get_constraintdef(k.oid), a.relid, b.relid,"
+        "       obj_description(k.oid, 'pg_constraint')"
+        "  FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " CROSS JOIN LATERAL (SELECT k.conrelid AS relid UNION SELECT t.relid FROM pg_partition_tree(k.conrelid) t) a"
+        " CROSS JOIN LATERAL (SELECT k.confrelid AS relid UNION SELECT t.relid FROM pg_partition_tree(k.confrelid) t) b"
+        " WHERE k.contype = 'f' AND k.conparentid = 0"
+        "   AND a.relid = ANY(%(o)s::oid[]) AND b.relid = ANY(%(o)s::oid[])"
+        " ORDER BY n.nspname, c.relname, k.conname, a.relid, b.relid",
+        {"o": oids}).fetchall()
+
+
+def extension_config_tables(conn: psycopg.Connection, keys: Iterable[str]) -> set[str]:
+    """Tables among ``keys`` that an extension of the target declares as configuration tables.
+
+    ``CREATE EXTENSION`` fills them (PostGIS's ``spatial_ref_sys``), and a backup holds only the
+    rows beyond those (the extension's filter condition, as pg_dump), so their existing rows
+    are the extension's, not a previous load's: never a reason to refuse, never truncated.
+    """
+    keys = list(keys)
+    if not keys:
+        return set()
     rows = conn.execute(
-        "SELECT conname, conrelid::oid, confrelid::oid, pg_get_constraintdef(oid)"
-        "  FROM pg_constraint WHERE contype = 'f' AND conrelid = ANY(%(o)s::oid[]) AND confrelid = ANY(%(o)s::oid[])"
-        "   AND conparentid = 0 ORDER BY conrelid, conname",
-        {"o": list(oid_of)}).fetchall()
-    return [ForeignKey(r[0], oid_of[int(r[1])], oid_of[int(r[2])], r[3]) for r in rows]
+        "SELECT k FROM unnest(%s::text[]) k WHERE to_regclass(k) = ANY("
+        " SELECT unnest(extconfig) FROM pg_catalog.pg_extension WHERE extconfig IS NOT NULL)",
+        [[_ident(k).as_string(conn) for k in keys]]).fetchall()
+    wanted = {r[0] for r in rows}
+    return {k for k in keys if _ident(k).as_string(conn) in wanted}
 
 
 def not_valid_constraints(conn: psycopg.Connection, keys: Iterable[str]) -> list[ForeignKey]:
@@ -119,7 +208,17 @@ def not_valid_constraints(conn: psycopg.Connection, keys: Iterable[str]) -> list
         return []
     # An inherited constraint can only be dropped where it is defined: on an ancestor
     # (inheritance parent or partitioned table), whose DROP/ADD reaches every child.
-    rows = conn.execute(
+    with qualified_names(conn):
+        rows = _not_valid_rows(conn, list(oids))
+    out = []
+    for name, schema, rel, definition, comment in rows:
+        key = qualified_key(schema, rel)
+        out.append(ForeignKey(name, key, key, definition, comment))
+    return out
+
+
+def _not_valid_rows(conn: psycopg.Connection, oids: list[int]) -> list[tuple[Any, ...]]:
+    return conn.execute(
         "WITH RECURSIVE up(oid) AS (SELECT unnest(%s::oid[]) UNION"
         "  SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid)"
         " SELECT k.conname, n.nspname, c.relname, pg_get_constraintdef(k.oid),"
@@ -127,12 +226,7 @@ def not_valid_constraints(conn: psycopg.Connection, keys: Iterable[str]) -> list
         "   FROM pg_constraint k JOIN up ON k.conrelid = up.oid"
         "   JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
         "  WHERE k.contype IN ('c', 'f') AND NOT k.convalidated AND k.coninhcount = 0 AND k.conparentid = 0"
-        "  ORDER BY n.nspname, c.relname, k.conname", [list(oids)]).fetchall()
-    out = []
-    for name, schema, rel, definition, comment in rows:
-        key = qualified_key(schema, rel)
-        out.append(ForeignKey(name, key, key, definition, comment))
-    return out
+        "  ORDER BY n.nspname, c.relname, k.conname", [oids]).fetchall()
 
 
 def strongly_connected(nodes: list[str], edges: list[tuple[str, str]]) -> list[set[str]]:
@@ -192,6 +286,9 @@ def fk_order(tables: list[str], fks: list[ForeignKey]) -> tuple[list[str], list[
         for t in comp:
             comp_of[t] = i
     cyclic = [f for f in fks if f.child != f.parent and comp_of[f.child] == comp_of[f.parent]]
+    # A constraint is dropped as a whole, so every edge of a cyclic constraint stops counting.
+    cyclic_names = {(f.definer, f.name) for f in cyclic}
+    cyclic = [f for f in fks if (f.definer, f.name) in cyclic_names]
     # Kahn's algorithm over the remaining edges, ties broken by the original order (stable output).
     pos = {t: i for i, t in enumerate(tables)}
     deps: dict[str, set[str]] = {t: set() for t in tables}
@@ -238,18 +335,24 @@ class DataLoader:
     """Orchestrates a data-only load on one connection (autocommit, or one transaction)."""
 
     def __init__(self, conn: psycopg.Connection, backup: Backup, selection: Selection, *, from_csv: bool = False,
-                 clean: bool = False, progress: Progress, info: Callable[[str], None]) -> None:
+                 clean: bool = False, progress: Progress, info: Callable[[str], None], csv_only: bool = False,
+                 jobs: int = 1, dsn: str | None = None) -> None:
         if not backup.entries:
             raise UsageError("--data-only needs the backup's toc.json (a bare script has none)")
         self.conn = conn
         self.backup = backup
         self.selection = selection
         self.from_csv = from_csv
+        self.csv_only = csv_only
         self.clean = clean
         self.progress = progress
         self.info = info
+        self.jobs = jobs if dsn is not None else 1
+        self.dsn = dsn
         self.result = DataLoadResult()
         self._stash_events = False
+        self._workers: Workers | None = None
+        self._lock = threading.Lock()
 
     def data_entries(self) -> list[Entry]:
         return [e for e in self.backup.entries if e.kind == "TABLE DATA" and e.table and self.selection.wants_entry(e)]
@@ -261,11 +364,7 @@ class DataLoader:
         csv_map: dict[str, Path] = {}
         if self.from_csv:
             csv_map = csv_files(self.backup)
-            missing_csv = [t for t in tables if t not in csv_map]
-            if missing_csv:
-                self.info(f"no CSV file for {len(missing_csv)} table(s); their data is not loaded with --from-csv: "
-                          + ", ".join(missing_csv[:10]) + (" ..." if len(missing_csv) > 10 else ""))
-            tables = [t for t in tables if t in csv_map]
+            tables = self._choose_sources(tables, csv_map)
         self._check_target(tables)
         fks = foreign_keys(self.conn, tables)
         if self.from_csv:
@@ -276,7 +375,58 @@ class DataLoader:
         dropped: list[ForeignKey] = []
         if problems:
             dropped = self._neutralise(problems)
-        not_valid = [c for c in not_valid_constraints(self.conn, tables) if c not in dropped]
+        self._start_workers(fks, problems)
+        try:
+            self._load(entries, tables, order, csv_map, dropped)
+        finally:
+            if self._workers is not None:
+                self._workers.close()
+        if self._stash_events:
+            self._unstash_events()
+        return self.result
+
+    def _choose_sources(self, tables: list[str], csv_map: dict[str, Path]) -> list[str]:
+        """``--from-csv``: a table's CSV file if it has one, else its COPY blocks in the script
+        (or nothing with ``--csv-only``). Says which table comes from where; returns the tables to load."""
+        no_csv = [t for t in tables if t not in csv_map]
+        for t in tables:
+            self.result.sources[t] = "csv" if t in csv_map else "skipped" if self.csv_only else "script"
+        n_csv = len(tables) - len(no_csv)
+        if not no_csv:
+            note = f"all {n_csv} table(s) from data/*.csv"
+        elif self.csv_only:
+            note = (f"{n_csv} table(s) from data/*.csv; {len(no_csv)} table(s) without a CSV file not loaded "
+                    f"(--csv-only): " + _names(no_csv))
+        else:
+            note = (f"{n_csv} table(s) from data/*.csv; {len(no_csv)} table(s) without a CSV file from the script's "
+                    f"COPY blocks: " + _names(no_csv))
+        self.result.notes.append(note)
+        self.info(note)
+        return [t for t in tables if t in csv_map] if self.csv_only else tables
+
+    def _start_workers(self, fks: list[ForeignKey], problems: list[ForeignKey]) -> None:
+        """``--jobs N``: N connections, each loading a table only after the tables it references.
+
+        Replica mode is a session setting, so every worker connection sets it too; a foreign key
+        that was dropped (or that replica mode switched off) orders nothing.
+        """
+        if self.jobs < 2 or self.dsn is None:
+            return
+        w = Workers(self.dsn, self.jobs)
+        if self.result.strategy == "replica":
+            w.setup.append(b"SET session_replication_role = replica")
+        else:
+            off = {(f.definer, f.name) for f in problems}
+            for f in fks:
+                if f.child != f.parent and (f.definer, f.name) not in off:
+                    w.data_after.setdefault(f.child, set()).add(f.parent)
+        self._workers = w
+
+    def _load(self, entries: list[Entry], tables: list[str], order: list[str], csv_map: dict[str, Path],
+              dropped: list[ForeignKey]) -> None:
+        """Drop NOT VALID constraints, silence triggers, load, and put everything back."""
+        dropped_keys = {(d.definer, d.name) for d in dropped}
+        not_valid = [c for c in not_valid_constraints(self.conn, tables) if (c.definer, c.name) not in dropped_keys]
         for c in not_valid:
             try:
                 self.conn.execute(c.drop_sql())
@@ -294,23 +444,21 @@ class DataLoader:
         quiet = self._silence_triggers(tables)
         try:
             if self.from_csv:
-                self._load_csv(order, csv_map, entries)
+                self._load_ordered(order, csv_map, entries)
                 # The header too: its SET client_encoding says how the setval names are encoded.
-                self._replay(lambda item, e: e is None or e.kind in ("SEQUENCE SET", "MATERIALIZED VIEW DATA"),
-                             "sequences")
+                skip_seq = self._sequences_of_unloaded_tables(set(tables))
+                self._replay(lambda item, e: e is None or (e.kind in DATA_LOAD_KINDS and e.kind != "TABLE DATA"
+                                                           and e.id not in skip_seq), "sequences")
             else:
                 # Materialized view contents are data too (as in pg_restore --data-only): the
                 # REFRESH entries come last in the script, after the tables they read.
-                self._replay(lambda item, e: e is None or e.kind in DATA_LOAD_KINDS, "data")
+                self._replay(lambda item, e: e is None or e.kind in DATA_LOAD_KINDS, "data", self._workers)
         finally:
             if self.result.strategy == "replica":
                 self._reset_replica()
             self._wake_triggers(quiet)
             if dropped:
                 self._recreate(dropped)
-        if self._stash_events:
-            self._unstash_events()
-        return self.result
 
     def _only_own_events(self) -> bool:
         try:
@@ -341,8 +489,9 @@ class DataLoader:
             raise RestoreError(f"--data-only: the target lacks {len(missing)} table(s) of the backup: "
                                + ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
                                + " (create the schema first, e.g. pyrestore --schema-only)", 2)
-        non_empty = [t for t in tables
-                     if self.conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM ONLY {})").format(_ident(t))).fetchone()[0]]  # type: ignore[index]
+        ext_config = extension_config_tables(self.conn, tables)
+        non_empty = [t for t in tables if t not in ext_config and
+                     self.conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM ONLY {})").format(_ident(t))).fetchone()[0]]  # type: ignore[index]
         if EVENTS_TABLE in non_empty and not self.clean and self._only_own_events():
             # Rows pyrestore itself reported (e.g. by the --schema-only run before this one) are
             # not user data: set them aside and append them again after the load.
@@ -353,15 +502,17 @@ class DataLoader:
                                  + ", ".join(non_empty[:10]) + (" ..." if len(non_empty) > 10 else "")
                                  + "; use --clean to empty them first; nothing was changed")
         if non_empty:
+            own = [t for t in tables if t not in ext_config]
             try:
-                self.conn.execute(sql.SQL("TRUNCATE ONLY {}").format(sql.SQL(", ").join(_ident(t) for t in tables)))
+                self.conn.execute(sql.SQL("TRUNCATE ONLY {}").format(sql.SQL(", ").join(_ident(t) for t in own)))
             except psycopg.Error as exc:
                 raise StatementFailed(f"--clean: TRUNCATE of the tables to load failed: {exc.diag.message_primary or exc}") from exc
-            self.info(f"--clean: emptied {len(tables)} table(s) before loading")
+            self.info(f"--clean: emptied {len(own)} table(s) before loading")
 
     def _neutralise(self, problems: list[ForeignKey]) -> list[ForeignKey]:
         """Replica mode if allowed, else drop the problem FKs; returns what was dropped."""
-        names = ", ".join(sorted({f"{f.child}.{f.name}" for f in problems}))
+        problems = distinct_constraints(problems)
+        names = ", ".join(sorted({f.label for f in problems}))
         try:
             # A savepoint inside --single-transaction, so a refusal does not abort the whole load.
             with self.conn.transaction():
@@ -377,9 +528,9 @@ class DataLoader:
             try:
                 self.conn.execute(f.drop_sql())
             except psycopg.Error as exc:
-                raise StatementFailed(f"cannot drop FK {f.child}.{f.name} for the load: {exc.diag.message_primary or exc}") from exc
+                raise StatementFailed(f"cannot drop FK {f.label} for the load: {exc.diag.message_primary or exc}") from exc
         self.result.strategy = "drop-fk"
-        self.result.dropped_fks = [f"{f.child}.{f.name}" for f in problems]
+        self.result.dropped_fks = [f.label for f in problems]
         self.result.notes.append(f"foreign keys that the load order cannot satisfy were dropped and are re-created "
                                  f"(validated) after the load: {names}")
         self.info(self.result.notes[-1])
@@ -444,7 +595,7 @@ class DataLoader:
             try:
                 self.conn.execute(f.add_sql())
             except psycopg.Error as exc:
-                failed.append(f"ALTER TABLE {_ident(f.child).as_string(self.conn)} ADD CONSTRAINT "
+                failed.append(f"ALTER TABLE {_ident(f.definer).as_string(self.conn)} ADD CONSTRAINT "
                               f"{sql.Identifier(f.name).as_string(self.conn)} {f.definition}; -- {exc.diag.message_primary}")
                 if not self.conn.autocommit:
                     break  # the transaction is aborted: the rollback restores them anyway
@@ -453,44 +604,231 @@ class DataLoader:
                                   + " ".join(failed))
 
     # -- loading ---------------------------------------------------------------------------------
-    def _replay(self, keep: Callable[[Item, Entry | None], bool], name: str) -> None:
-        rep = Replayer(self.conn, self.backup, self.selection, item_filter=keep)
+    def _replay(self, keep: Callable[[Item, Entry | None], bool], name: str, workers: Workers | None = None) -> None:
+        rep = Replayer(self.conn, self.backup, self.selection, item_filter=keep, workers=workers)
         res = rep.run(self.progress, name)
         self.result.rows += res.rows
         for k, v in res.rows_by_table.items():
             self.result.rows_by_table[k] = self.result.rows_by_table.get(k, 0) + v
 
-    def _load_csv(self, order: list[str], csv_map: dict[str, Path], entries: list[Entry]) -> None:
+    def _load_ordered(self, order: list[str], csv_map: dict[str, Path], entries: list[Entry]) -> None:
+        """``--from-csv``: every table in foreign-key order, from its CSV file or from the script.
+
+        The script is one sequential stream whose COPY blocks are in the dumper's order, not in
+        this one: it is read forward as far as the next table needs, and the blocks of tables
+        needed later are held in temp files meanwhile (the output says how much). With a FK
+        order that follows the script, as in a default backup, nothing is held.
+        """
         columns: dict[str, tuple[str, ...] | None] = {}
+        n_blocks: dict[str, int] = {}
         for e in entries:
-            if e.table and e.table not in columns:
-                columns[e.table] = e.columns
-        total = sum(csv_map[t].stat().st_size for t in order)
-        phase = self.progress.phase("csv", total, "B")
-        done = 0
+            if e.table:
+                columns.setdefault(e.table, e.columns)
+                n_blocks[e.table] = n_blocks.get(e.table, 0) + 1
+        script_tables = [t for t in order if t not in csv_map]
+        stream = _ScriptBlocks(self, set(script_tables)) if script_tables else None
+        phase = self.progress.phase("load", len(order), "tables")
         try:
-            for t in order:
-                path = csv_map[t]
-                cols = columns.get(t) or _csv_header(path)
-                # The CSV files are in the backup's encoding (FORMAT.md): the server converts.
-                stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING {})").format(
-                    _ident(t), sql.SQL(", ").join(sql.Identifier(c) for c in cols),
-                    sql.Literal(backup_encoding(self.backup.metadata)))
-                phase.update(done, t)
-                try:
-                    with self.conn.cursor() as cur:
-                        with cur.copy(stmt) as cp, open(path, "rb") as fh:
-                            while chunk := fh.read(COPY_CHUNK):
-                                cp.write(chunk)
-                                done += len(chunk)
-                                phase.update(done)
-                        rows = max(cur.rowcount, 0)
-                except psycopg.Error as exc:
-                    raise StatementFailed(f"loading {t} from {path.name}: {exc.diag.message_primary or exc}") from exc
-                self.result.rows += rows
-                self.result.rows_by_table[t] = self.result.rows_by_table.get(t, 0) + rows
+            for i, t in enumerate(order):
+                phase.update(i, t)
+                if t in csv_map:
+                    path, cols = csv_map[t], columns.get(t)
+                    self._submit(t, lambda conn, t=t, path=path, cols=cols: self._copy_csv(conn, t, path, cols))
+                    continue
+                assert stream is not None
+                for stmt, chunks in stream.blocks(t, n_blocks.get(t, 1)):
+                    self._submit_block(t, stmt, chunks)
+            if self._workers is not None:
+                self._workers.drain()
+            phase.update(len(order))
         finally:
+            if stream is not None:
+                stream.close()
             phase.close()
+        if stream is not None and stream.held_bytes:
+            self.result.notes.append(f"{stream.held_blocks} COPY block(s) of the script ({stream.held_bytes >> 20} MiB) "
+                                     "were held in temp files until the foreign-key order reached their tables")
+            self.info(self.result.notes[-1])
+
+    def _submit(self, table: str, fn: Callable[[psycopg.Connection], None]) -> None:
+        """Run one load now (one connection) or hand it to the workers (after its FK parents)."""
+        if self._workers is None:
+            fn(self.conn)
+        else:
+            self._workers.submit_data(fn, table)
+
+    def _submit_block(self, table: str, stmt: bytes, chunks: Iterable[bytes]) -> None:
+        if self._workers is None:
+            self._copy_script(self.conn, table, stmt, chunks)
+            return
+        f, _ = spool(chunks)
+
+        def load(conn: psycopg.Connection) -> None:
+            try:
+                self._copy_script(conn, table, stmt, _file_chunks(f))
+            finally:
+                f.close()
+
+        self._workers.submit_data(load, table)
+
+    def _count(self, table: str, rows: int) -> None:
+        with self._lock:
+            self.result.rows += rows
+            self.result.rows_by_table[table] = self.result.rows_by_table.get(table, 0) + rows
+
+    def _copy_csv(self, conn: psycopg.Connection, table: str, path: Path, cols: tuple[str, ...] | None) -> None:
+        """COPY one CSV file, columns mapped by name (toc.json's list, else the file's header)."""
+        if cols is None:
+            cols = _csv_header(path)
+        if not cols:
+            self._fill_zero_columns(conn, table, path)
+            return
+        # The CSV files are in the backup's encoding (FORMAT.md): the server converts.
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING {})").format(
+            _ident(table), sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+            sql.Literal(backup_encoding(self.backup.metadata)))
+        try:
+            with conn.cursor() as cur:
+                with cur.copy(stmt) as cp, open(path, "rb") as fh:
+                    while chunk := fh.read(COPY_CHUNK):
+                        cp.write(chunk)
+                rows = max(cur.rowcount, 0)
+        except psycopg.Error as exc:
+            raise StatementFailed(f"loading {table} from {path.name}: {exc.diag.message_primary or exc}") from exc
+        self._count(table, rows)
+
+    def _fill_zero_columns(self, conn: psycopg.Connection, table: str, path: Path) -> None:
+        """A table without columns: its rows are only a count, and CSV cannot carry them.
+
+        ``COPY t () ...`` is a syntax error and the file's lines are ``""`` (one empty field,
+        not zero fields), so the rows are made as what they are: N rows of nothing, one per
+        line after the header.
+        """
+        with open(path, "rb") as fh:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(COPY_CHUNK), b""))
+        n = max(lines - 1, 0)
+        try:
+            cur = conn.execute(sql.SQL("INSERT INTO {} SELECT FROM pg_catalog.generate_series(1, {})").format(
+                _ident(table), sql.Literal(n)))
+        except psycopg.Error as exc:
+            raise StatementFailed(f"loading {table} (no columns, {n} rows): {exc.diag.message_primary or exc}") from exc
+        self._count(table, max(cur.rowcount, 0))
+
+    def _copy_script(self, conn: psycopg.Connection, table: str, stmt: bytes, chunks: Iterable[bytes]) -> None:
+        """One COPY block of the script, as the script states it."""
+        try:
+            with conn.cursor() as cur:
+                with cur.copy(stmt) as cp:
+                    for chunk in chunks:
+                        cp.write(chunk)
+                rows = max(cur.rowcount, 0)
+        except psycopg.Error as exc:
+            for _ in chunks:  # leave the reader at the next item
+                pass
+            raise StatementFailed(f"loading {table} from the script: {exc.diag.message_primary or exc}") from exc
+        self._count(table, rows)
+
+    def _sequences_of_unloaded_tables(self, loaded: set[str]) -> set[int]:
+        """SEQUENCE SET entries of tables whose data this load left out (``--csv-only``).
+
+        A sequence is set only with its table's rows (issue 10): an identity sequence belongs to
+        its table's entry, a serial one through its ``SEQUENCE OWNED BY`` entry.
+        """
+        unloaded = {e.table for e in self.data_entries() if e.table} - loaded
+        if not unloaded:
+            return set()
+        by_id = {e.id: e for e in self.backup.entries}
+        owner_of_seq: dict[int, str] = {}
+        for e in self.backup.entries:
+            if e.kind == "SEQUENCE OWNED BY":
+                seqs = [d for d in e.deps if d in by_id and by_id[d].kind == "SEQUENCE"]
+                tabs = [by_id[d].table for d in e.deps if d in by_id and by_id[d].kind == "TABLE"]
+                for sq in seqs:
+                    if tabs and tabs[0]:
+                        owner_of_seq[sq] = tabs[0]
+        skip: set[int] = set()
+        for e in self.backup.entries:
+            if e.kind != "SEQUENCE SET":
+                continue
+            for d in e.deps:
+                dep = by_id.get(d)
+                owner = dep.table if dep is not None and dep.kind == "TABLE" else owner_of_seq.get(d)
+                if owner in unloaded:
+                    skip.add(e.id)
+        if skip:
+            self.result.notes.append(f"{len(skip)} sequence value(s) not set: their tables were not loaded (--csv-only)")
+            self.info(self.result.notes[-1])
+        return skip
+
+
+class _ScriptBlocks:
+    """The script's COPY blocks, table by table in the order asked for, read forward once.
+
+    The session header (``SET client_encoding`` ...) is replayed first on the loader's
+    connection (and recorded for worker connections): it says how the COPY text is encoded.
+    """
+
+    def __init__(self, loader: DataLoader, wanted: set[str]) -> None:
+        self.loader = loader
+        self.wanted = set(wanted)
+        self.held: dict[str, list[tuple[bytes, IO[bytes]]]] = {}
+        self.held_blocks = 0
+        self.held_bytes = 0
+        backup = loader.backup
+        self._source = open_source(backup.script)
+        reader = ScriptReader(self._source, meta="skip" if backup.bare_script else "error", name=backup.script.name)
+        self._items = iter(reader)
+        self._header = Replayer(loader.conn, backup, loader.selection, workers=loader._workers)
+        self._pending: Item | None = None
+        for item in self._items:
+            if item.entry_id is not None:
+                self._pending = item
+                break
+            self._header.apply_item(item)
+
+    def _next(self) -> Item | None:
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+            return item
+        return next(self._items, None)
+
+    def blocks(self, table: str, count: int) -> Iterator[tuple[bytes, Iterable[bytes]]]:
+        """The ``count`` COPY blocks of ``table`` (statement, data chunks), held ones first."""
+        self.wanted.discard(table)
+        got = 0
+        for stmt, f in self.held.pop(table, []):
+            got += 1
+            try:
+                yield stmt, _file_chunks(f)
+            finally:
+                f.close()
+        while got < count:
+            item = self._next()
+            if item is None:
+                raise RestoreError(f"the script ends before the COPY blocks of {table}", 2)
+            if not isinstance(item, CopyBlock):
+                continue
+            entry = self.loader.backup.entry(item.entry_id)
+            if entry is None or entry.kind != "TABLE DATA" or not self.loader.selection.wants_entry(entry):
+                continue
+            if entry.table == table:
+                got += 1
+                yield item.raw, item.chunks
+            elif entry.table in self.wanted:
+                f, n = spool(item.chunks)
+                self.held.setdefault(entry.table, []).append((item.raw, f))
+                self.held_blocks += 1
+                self.held_bytes += n
+
+    def close(self) -> None:
+        for blocks in self.held.values():
+            for _, f in blocks:
+                f.close()
+        self._source.close()
+
+
+def _names(tables: list[str], limit: int = 10) -> str:
+    return ", ".join(tables[:limit]) + (f" (and {len(tables) - limit} more)" if len(tables) > limit else "")
 
 
 def _csv_header(path: Path) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ be the source database by the usual oracle.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -19,15 +20,90 @@ from test_restore_dumper import pydump
 FIXTURES = sorted(p.stem for p in pgtest.FIXTURES_DIR.glob("*.sql") if p.stem != "kinds_contrib")
 
 
+#: The data-only sources: the script's COPY blocks; the CSV files of a ``--csv all`` backup;
+#: the default ``--csv critical`` backup through the CSV path (critical tables from their CSV
+#: files, the others from the script, all in one foreign-key order).
+SOURCES = {"script": ((), ()), "csv-all": (("--csv", "all"), ("--from-csv",)), "csv-default": ((), ("--from-csv",))}
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
 @pytest.mark.parametrize("fixture", FIXTURES)
-def test_data_only_into_schema_only_copy(fixture_db, make_db, tmp_path: Path, fixture: str) -> None:  # type: ignore[no-untyped-def]
+def test_data_only_into_schema_only_copy(fixture_db, make_db, tmp_path: Path, fixture: str, source: str) -> None:  # type: ignore[no-untyped-def]
+    dump_args, load_args = SOURCES[source]
     src = fixture_db(f"{fixture}.sql")
+    schema_b = pydump(src, tmp_path / "s", "--schema-only")
+    full_b = pydump(src, tmp_path / "f", *dump_args)
+    if source == "csv-all":
+        assert len(list((full_b / "data").glob("*.csv"))) == len(json.loads((full_b / "row_counts.json").read_text()))
+    dst = make_db("dst")
+    assert main([str(schema_b), dst, "--quiet", "--no-report"]) == 0
+    assert main([str(full_b), dst, "--data-only", *load_args, "--quiet", "--no-report"]) == 0
+    oracle.assert_same_database(make_db.server, src, dst)
+
+
+def test_csv_path_says_where_each_table_comes_from(fixture_db, make_db, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A default backup: critical tables from CSV, Transient ones from the script (in FK order
+    between them), or left out with ``--csv-only`` together with their sequences."""
+    src = fixture_db("csv_edge")
     schema_b = pydump(src, tmp_path / "s", "--schema-only")
     full_b = pydump(src, tmp_path / "f")
     dst = make_db("dst")
     assert main([str(schema_b), dst, "--quiet", "--no-report"]) == 0
-    assert main([str(full_b), dst, "--data-only", "--quiet", "--no-report"]) == 0
+    assert main([str(full_b), dst, "--data-only", "--from-csv", "--no-report", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sources"]["csv_edge.conversations"] == "script" and out["sources"]["csv_edge.tasks"] == "script"
+    assert out["sources"]["csv_edge.messages_1"] == "csv" and out["sources"]["csv_edge.heartbeat"] == "csv"
+    assert any("from the script's COPY blocks" in n and "csv_edge.conversations" in n for n in out["notes"])
     oracle.assert_same_database(make_db.server, src, dst)
+
+    only = make_db("only")
+    assert main([str(schema_b), only, "--quiet", "--no-report"]) == 0
+    # Without the Transient tables the partitions' FKs to them cannot hold: drop those first,
+    # as an application whose schema lacks them would.
+    pgtest.run_sql(only, "ALTER TABLE csv_edge.messages DROP CONSTRAINT messages_conversation_id_fkey;"
+                         " ALTER TABLE csv_edge.tasks DROP CONSTRAINT tasks_conversation_id_n_fkey;")
+    assert main([str(full_b), only, "--data-only", "--from-csv", "--csv-only", "--no-report", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sources"]["csv_edge.conversations"] == "skipped"
+    assert pgtest.query(only, "SELECT count(*) FROM csv_edge.conversations") == [(0,)]
+    assert pgtest.query(only, "SELECT count(*) FROM csv_edge.messages") == [(300,)]
+    assert pgtest.query(only, "SELECT count(*) FROM csv_edge.heartbeat") == [(3,)]
+    assert pgtest.query(only, "SELECT last_value FROM csv_edge.computed_serial_col_seq") == \
+        pgtest.query(src, "SELECT last_value FROM csv_edge.computed_serial_col_seq")
+
+
+REORDERED = """
+CREATE SCHEMA app;
+CREATE TABLE app.parent (id int PRIMARY KEY, name text, note text DEFAULT 'x');
+CREATE TABLE app.child (id int PRIMARY KEY, parent_id int REFERENCES app.parent (id), payload jsonb,
+                        total numeric GENERATED ALWAYS AS (id * 2) STORED);
+"""
+#: The same tables as an application's migrations might have built them: other column order,
+#: one more column with a default (not in the backup).
+REORDERED_TARGET = """
+CREATE SCHEMA app;
+CREATE TABLE app.parent (note text DEFAULT 'x', added int DEFAULT 42, name text, id int PRIMARY KEY);
+CREATE TABLE app.child (total numeric GENERATED ALWAYS AS (id * 2) STORED, payload jsonb,
+                        parent_id int REFERENCES app.parent (id), id int PRIMARY KEY);
+"""
+
+
+@pytest.mark.parametrize("source", ["script", "csv"])
+def test_columns_map_by_name_into_a_reordered_target(make_db, tmp_path: Path, source: str) -> None:  # type: ignore[no-untyped-def]
+    src, dst = make_db("src"), make_db("dst")
+    pgtest.run_sql(src, REORDERED + """
+        INSERT INTO app.parent VALUES (1, 'one', NULL), (2, '', 'n,"2"');
+        INSERT INTO app.child (id, parent_id, payload) VALUES (10, 1, '{"a": [1, ""]}'), (11, 2, NULL), (12, NULL, '"s"');
+    """)
+    pgtest.run_sql(dst, REORDERED_TARGET)
+    b = pydump(src, tmp_path, "--csv", "all")
+    args = ["--from-csv"] if source == "csv" else []
+    assert main([str(b), dst, "--data-only", *args, "--quiet", "--no-report"]) == 0
+    q_parent = "SELECT id, name, note FROM app.parent ORDER BY id"
+    q_child = "SELECT id, parent_id, payload, total FROM app.child ORDER BY id"
+    assert pgtest.query(dst, q_parent) == pgtest.query(src, q_parent)
+    assert pgtest.query(dst, q_child) == pgtest.query(src, q_child)
+    assert pgtest.query(dst, "SELECT DISTINCT added FROM app.parent") == [(42,)]
 
 
 TRIGGERS = """
