@@ -189,6 +189,10 @@ def test_dump_is_in_the_database_encoding(enc_db, tmp_path: Path, encoding: str)
     for needle in (b'"s_' + sample["N"] + b'"', b"'l_" + sample["W"] + b"'", b"body " + sample["D"],
                    b"COMMENT ON TABLE", b"'table " + sample["D"] + b"'", b"d_" + sample["D"] + b" " + sample["R"]):
         assert needle in script, needle
+    # restore-full.sh checks row counts with psql: same encoding, same bytes for the names
+    full_sh = (backup / "restore-full.sh").read_bytes()
+    assert f"SET client_encoding = '{encoding}';".encode() in full_sh
+    assert b'"s_' + sample["N"] + b'"."t_' + sample["N"] + b'"' in full_sh
     meta = json.loads((backup / "metadata.json").read_bytes())
     assert meta["encoding"] == encoding
     assert meta["server"]["encoding"] == encoding
