@@ -446,8 +446,19 @@ class PgServer:
 
     def drop_database(self, name: str) -> None:
         with self.connect() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            if self.version >= 13:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+                return
+            # 12 has no WITH (FORCE): end the database's sessions first, then drop it
+            for _ in range(50):
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                             "AND pid <> pg_backend_pid()", (name,))
+                try:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+                    return
+                except psycopg.errors.ObjectInUse:
+                    time.sleep(0.1)
+            raise RuntimeError(f"database {name} is still in use")
 
     def has_extension(self, name: str) -> bool:
         with self.connect() as conn:
