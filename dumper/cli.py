@@ -68,13 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace password hashes and tokens in auth tables with placeholders")
     o.add_argument("--skip-unreadable", action="store_true",
                    help="back up without the data of tables the role cannot read (listed as warnings)")
-    o.add_argument("--verify", metavar="BACKUP_DIR", help="verify a backup without a database (= pyrestore --check)")
-    o.add_argument("--keep", type=int, metavar="N", help="after success, remove the oldest complete backups beyond N")
-    o.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     o.add_argument("--allow-unknown-catalog", action="store_true",
                    help="dump even when a table's kind, a column's generation/identity kind, a constraint type or an "
                         "access method type is a catalog value pydump does not know (listed in metadata.json); "
                         "without it such a dump stops with exit 9")
+    o.add_argument("--verify", metavar="BACKUP_DIR", help="verify a backup without a database (= pyrestore --check)")
+    o.add_argument("--keep", type=int, metavar="N", help="after success, remove the oldest complete backups beyond N")
+    o.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary (errors only)")
     o.add_argument("--debug", action="store_true", help="show tracebacks")
     o.add_argument("--no-report", action="store_true", help="do not record the run in code_ops.artifact_events")

@@ -359,9 +359,6 @@ def _post_data(cat, plan, b, rels, table_entry, data_entry, carriers, add) -> No
             add(Entry("EVENT TRIGGER", None, et.name, et.owner, POST, sql), et)
 
 
-def _inherited_order_changes(rel: Relation, parents: list[Relation]) -> bool:
-    """CREATE TABLE ... INHERITS puts the parents' columns first, then the child's own."""
-    order: list[str] = []
 def _notnull_entries(rel: Relation, table: Entry, out: list[Entry], carriers: dict[Ref, Entry]) -> None:
     """PostgreSQL 18's NOT NULL constraints are pg_constraint rows: a valid one is written in
     its table's CREATE TABLE (so its comment follows the table); a NOT VALID one is added
@@ -383,6 +380,9 @@ def _notnull_entries(rel: Relation, table: Entry, out: list[Entry], carriers: di
             out.append(c)
 
 
+def _inherited_order_changes(rel: Relation, parents: list[Relation]) -> bool:
+    """CREATE TABLE ... INHERITS puts the parents' columns first, then the child's own."""
+    order: list[str] = []
     for p in parents:
         order += [c.name for c in p.columns if c.name not in order]
     order += [c.name for c in rel.columns if c.name not in order]

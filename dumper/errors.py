@@ -58,10 +58,6 @@ class ServerError(DumpError):
     exit_code = 7
 
 
-class Interrupted(DumpError):
-    """SIGINT or SIGTERM arrived; the partial backup was removed."""
-
-    exit_code = 130
 class UnknownCatalogValue(DumpError):
     """The catalog holds a value pydump does not know on a column that decides what a table
     is or what its rows hold (a newer server, an extension): dumping would lose data silently."""
@@ -69,3 +65,7 @@ class UnknownCatalogValue(DumpError):
     exit_code = 9
 
 
+class Interrupted(DumpError):
+    """SIGINT or SIGTERM arrived; the partial backup was removed."""
+
+    exit_code = 130
