@@ -378,8 +378,9 @@ def test_pg_cron_wrong_database_is_refused_before_anything_changes(cron_server: 
     assert main([str(b), server.dsn("cron_created"), "--create", "--no-report"]) == 2
     assert "cron.database_name = 'cron_created'" in capsys.readouterr().err
     assert pgtest.query(server.dsn(), "SELECT count(*) FROM pg_database WHERE datname = 'cron_created'") == [(0,)]
-    # --data-only creates no extension: nothing to refuse (it fails later for want of the tables)
-    # and the right name passes the check: the round trip test restores into it.
+    # (the right name passes the check: test_pg_cron_jobs_round_trip restores into it)
+    # pg_cron not loaded at all: cron.database_name in postgresql.auto.conf is then only a
+    # placeholder, and the line names both settings
     set_and_restart(server, shared_preload_libraries="pg_stat_statements")
     assert main([str(b), wrong, "--no-report"]) == 2
     err = capsys.readouterr().err
