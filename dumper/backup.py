@@ -33,6 +33,7 @@ from dumper.plan import Plan
 from dumper.progress import Progress, peak_rss_mb
 from dumper.report import Reporter
 from dumper.scripts import restore_full_sh, restore_sh
+from dumper.redact import row_filter
 from dumper.session import CONVERSION_ERRORS, Session, connect, redact
 from dumper.parallel import RelSize, Task, WorkerPool, relation_sizes, split_entries
 from dumper.sinks import SUFFIX, CompressedFile, CsvSink, append_file, default_level, gzip_engine, output_error, sha256_file, write_private
@@ -348,7 +349,8 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
                 sinks.append(csv.write)
             script.write(enc(head + "\n" + copy_statement(rel.identity, cols, "FROM stdin") + ";\n"))
             try:
-                rows = stream_copy(s.conn, _copy_source(e), sinks, on_chunk=progress.bytes_done).rows
+                rows = stream_copy(s.conn, _copy_source(e), sinks, on_chunk=progress.bytes_done,
+                                   transform=row_filter(_redact_spec(e), s.codec)).rows
             except EncodingError as err:
                 raise EncodingError(_unconvertible(plan.dsn, s, e, str(err))) from None
             script.write(b"\\.\n\n")
@@ -375,6 +377,7 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
         e.extra.pop("_rel", None)
         e.extra.pop("_where", None)
         e.extra.pop("_select", None)
+        e.extra.pop("_redact", None)
     parallel = {"jobs": plan.jobs if pool is not None else 1,
                 "split_tables": sorted({e.extra["table"] for e in data_entries if "part" in e.extra})}
     timings = {**cat.timings, "ordering_s": round(catalog_s - sum(cat.timings.values()), 4),
@@ -432,6 +435,8 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
         "resources": resources,
         "skipped_unreadable": sorted(plan.unreadable.values()),
         "redacted": {e.extra["table"]: e.extra["redacted"] for e in data_entries if e.extra.get("redacted")},
+        # --redact-auth: auth tables ("auth.t") and columns ("auth.t.c") redacted because unknown
+        "redact_unknown": sorted({u for e in data_entries for u in e.extra.get("redact_unknown", ())}),
         "timings": timings,
     }
 
@@ -504,7 +509,7 @@ def _make_tasks(data_entries: list[Entry], tmp: Path, sizes: dict[int, RelSize],
             csv_path = tmp / e.extra["csv"] if first else spool_dir / f"{e.id}.csv"
         tasks[e.id] = Task(entry=e, statement=_copy_source(e),
                            head=encode(head), spool=spool_dir / f"{e.id}.block", weight=weight,
-                           csv_path=csv_path, csv_columns=cols, csv_header=first)
+                           csv_path=csv_path, csv_columns=cols, csv_header=first, redact=_redact_spec(e))
     lock = threading.Lock()
 
     def finished(task: Task) -> None:
@@ -534,6 +539,12 @@ def _copy_source(e: Entry) -> str:
     if select:
         return f"COPY ({select}) TO STDOUT"
     return copy_statement(rel.identity, e.extra["columns"], where=where)
+
+
+def _redact_spec(e: Entry) -> dict[str, Any] | None:
+    """The row filter a redacted TABLE DATA entry's COPY goes through (None: not redacted)."""
+    red = e.extra.get("_redact")
+    return red.filter_spec() if red is not None else None
 
 
 def _unconvertible(dsn: str, s: Session, e: Entry, message: str) -> str:

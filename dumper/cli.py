@@ -12,6 +12,7 @@ from dumper import __version__
 from dumper.categories import load as load_categories
 from dumper.errors import DumpError, UsageError
 from dumper.plan import Patterns, Plan
+from dumper.redact import check_patterns
 from dumper.session import resolve_dsn
 
 EPILOG = """exit codes: 0 ok, 1 internal error, 2 bad options or category file, 3 cannot connect,
@@ -65,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "encoding, byte for byte); fails naming the first table and column it cannot convert")
     o.add_argument("--lock-wait-timeout", type=int, metavar="MS", help="give up if a table lock is not granted in MS ms")
     o.add_argument("--redact-auth", action="store_true",
-                   help="replace password hashes and tokens in auth tables with placeholders")
+                   help="replace every auth column not known to hold no secret (dumper/redact_auth.toml) with "
+                        "placeholders that keep rows restorable; unknown auth tables and columns are redacted and named")
+    o.add_argument("--redact", action="append", default=[], metavar="SCHEMA.TABLE.COLUMN",
+                   help="also redact these columns (* wildcards; repeatable), e.g. 'public.api_keys.*'")
     o.add_argument("--skip-unreadable", action="store_true",
                    help="back up without the data of tables the role cannot read (listed as warnings)")
     o.add_argument("--allow-unknown-catalog", action="store_true",
@@ -89,6 +93,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
         raise UsageError("--jobs must be at least 1")
     if args.keep is not None and args.keep < 1:
         raise UsageError("--keep must be at least 1")
+    bad_redact = check_patterns(args.redact)
+    if bad_redact:
+        raise UsageError(f"--redact {bad_redact[0]!r}: name SCHEMA.TABLE.COLUMN (* wildcards allowed)")
     method, _, lvl = args.compress.partition(":")
     if method not in ("gzip", "zstd", "none"):
         raise UsageError(f"--compress must be gzip, zstd or none (optionally :LEVEL), not {args.compress!r}")
@@ -124,6 +131,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         no_publications=args.no_publications, no_subscriptions=args.no_subscriptions,
         no_security_labels=args.no_security_labels, compress=method, level=level, jobs=args.jobs, report=not args.no_report,
         lock_wait_timeout_ms=args.lock_wait_timeout, keep=args.keep, redact_auth=args.redact_auth,
+        redact_patterns=list(args.redact),
         skip_unreadable=args.skip_unreadable, options=options,
     )
 

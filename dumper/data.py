@@ -39,7 +39,13 @@ def stream_copy(
     sinks: Iterable[Callable[[bytes], Any]],
     *,
     on_chunk: Callable[[int], None] | None = None,
+    transform: Callable[[bytes], bytes] | None = None,
 ) -> CopyResult:
+    """Stream one ``COPY ... TO STDOUT`` into ``sinks``.
+
+    ``transform`` (a redacted table's :class:`dumper.redact.RowRedactor`) rewrites each chunk
+    of whole rows before the sinks see it; every other table's bytes pass untouched.
+    """
     targets = list(sinks)
     rows = 0
     total = 0
@@ -54,6 +60,9 @@ def stream_copy(
                     if size >= CHUNK:
                         chunk = b"".join(buf)
                         buf.clear()
+                        if transform is not None:
+                            chunk = transform(chunk)
+                            size = len(chunk)
                         rows += chunk.count(b"\n")
                         total += size
                         size = 0
@@ -63,6 +72,9 @@ def stream_copy(
                             on_chunk(len(chunk))
                 if buf:
                     chunk = b"".join(buf)
+                    if transform is not None:
+                        chunk = transform(chunk)
+                        size = len(chunk)
                     rows += chunk.count(b"\n")
                     total += size
                     for t in targets:

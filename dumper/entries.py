@@ -21,7 +21,7 @@ from dumper.initial_state import initial_acl_entries, public_schema_entries
 from dumper.kinds_extra import build_kind_entries
 from dumper.order import add_restore_dependencies
 from dumper.plan import Plan
-from dumper.redact import redacted_columns, redacted_select
+from dumper.redact import table_redaction, unknown_warning
 from dumper.toc import DATA, POST, PRE, Entry
 
 
@@ -219,11 +219,13 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
             pages=rel.pages,
         )
         e.extra["_rel"] = rel
-        if plan.redact_auth:
-            select = redacted_select(rel.schema or "", rel.name, rel.identity, e.extra["columns"])
-            if select:
-                e.extra["_select"] = select
-                e.extra["redacted"] = redacted_columns(rel.schema or "", rel.name, e.extra["columns"])
+        red = table_redaction(plan, cat, rel, e.extra["columns"])
+        if red is not None:  # rewritten by the COPY reader (dumper.redact.RowRedactor)
+            e.extra["_redact"] = red
+            e.extra["redacted"] = red.columns
+            if red.unknown:
+                e.extra["redact_unknown"] = red.unknown
+                b.warnings.append(unknown_warning(red.unknown))
         if rel.oid in table_entry:
             e.entry_deps.append(table_entry[rel.oid])
         out.append(e)

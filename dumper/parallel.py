@@ -52,6 +52,7 @@ import psycopg
 
 from dumper import ident
 from dumper.data import CopyResult, stream_copy
+from dumper.redact import row_filter
 from dumper import errors as _errors
 from dumper.errors import DumpError, ServerError
 from dumper.session import _SETUP, connect
@@ -158,6 +159,7 @@ class Task:
     csv_path: Path | None = None
     csv_columns: list[str] = field(default_factory=list)
     csv_header: bool = True
+    redact: dict[str, Any] | None = None  # dumper.redact filter spec of a redacted table
     result: CopyResult | None = None
     error: BaseException | None = None
     seconds: float = 0.0
@@ -348,7 +350,7 @@ def task_spec(task: Task) -> dict[str, Any]:
     """What a worker needs of a task: plain values, so it can cross a process boundary."""
     return {"statement": task.statement, "head": task.head, "spool": str(task.spool),
             "csv_path": str(task.csv_path) if task.csv_path is not None else None,
-            "csv_columns": task.csv_columns, "csv_header": task.csv_header}
+            "csv_columns": task.csv_columns, "csv_header": task.csv_header, "redact": task.redact}
 
 
 def copy_to_spool(conn: psycopg.Connection[Any], spec: dict[str, Any], method: str, level: int,
@@ -363,7 +365,8 @@ def copy_to_spool(conn: psycopg.Connection[Any], spec: dict[str, Any], method: s
             csv = CsvSink(Path(spec["csv_path"]), spec["csv_columns"], header=spec["csv_header"],
                           encoding=conn.info.encoding)
             sinks.append(csv.write)
-        result = stream_copy(conn, spec["statement"], sinks, on_chunk=on_bytes)
+        result = stream_copy(conn, spec["statement"], sinks, on_chunk=on_bytes,
+                             transform=row_filter(spec.get("redact"), conn.info.encoding))
         out.write(b"\\.\n\n")
         out.close()
         if csv is not None:

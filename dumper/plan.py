@@ -113,6 +113,7 @@ class Plan:
     lock_wait_timeout_ms: int | None = None
     keep: int | None = None  # retention: complete backups to keep in out_dir after success
     redact_auth: bool = False
+    redact_patterns: list[str] = field(default_factory=list)  # --redact SCHEMA.TABLE.COLUMN (fnmatch)
     skip_unreadable: bool = False
     unreadable: dict[int, str] = field(default_factory=dict)  # oid → qualified name, found at lock time
     options: dict[str, object] = field(default_factory=dict)
