@@ -55,18 +55,26 @@ def test_tables_fixture_round_trips(pg_server, fixture_db, make_db, tmp_path: Pa
 
 def test_newer_server_than_known_warns_once_and_records_it(pg_server, make_db, run_sql, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                            monkeypatch, capsys) -> None:
-    """Pretend pydump knows only up to 14: the dump still runs, warns once, and metadata.json says so."""
+    """Pretend pydump knows only up to 14 and no plain functions: the dump still runs (a routine
+    kind decides nothing about a table's rows), warns once for each, and metadata.json says so.
+    The fail-closed side (an unknown relkind stops the dump) is tests/test_catalog_values.py's."""
+    import dataclasses
+
     from dumper import cli
     from dumper.catalog import versions
 
     dsn = make_db("newer")
-    run_sql(dsn, "CREATE TABLE t (id integer PRIMARY KEY); INSERT INTO t VALUES (1);")
+    run_sql(dsn, "CREATE TABLE t (id integer PRIMARY KEY); INSERT INTO t VALUES (1);"
+                 "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';")
     monkeypatch.setattr(versions, "NEWEST_KNOWN", 149999)
-    monkeypatch.setattr(versions, "_KNOWN", {**versions._KNOWN, "pg_class.relkind": "rvmScfpI"})  # 'i' now "unknown"
+    cols = tuple(dataclasses.replace(c, known=tuple(v for v in c.known if v != "f")) if c.key == "pg_proc.prokind" else c
+                 for c in versions.COLUMNS)
+    monkeypatch.setattr(versions, "COLUMNS", cols)
     assert cli.main([dsn, "--out", str(tmp_path), "--no-report", "--json"]) == 0
     captured = capsys.readouterr()
     assert captured.err.count("is newer than pydump knows") == 1, captured.err
+    assert captured.err.count("pg_proc.prokind = 'f'") == 1, captured.err
     meta = json.loads((Path(json.loads(captured.out)["backup_dir"]) / "metadata.json").read_text())
     assert meta["server"]["known_version"] is False
-    assert meta["server"]["unknown_catalog_values"] == ["pg_class.relkind = 'i' (1 rows)"]
+    assert meta["server"]["unknown_catalog_values"] == ["pg_proc.prokind = 'f' (public.f())"]
     assert sum("newer than pydump knows" in w for w in meta["warnings"]) == 1
