@@ -23,7 +23,7 @@ _PRELUDE = """#!/usr/bin/env bash
 # Uses pyrestore when it is installed (pip install {dist}), else psql.
 set -euo pipefail
 case "${{1:-}}" in
-    -h|--help) sed -n '2,7s/^# \{{0,1\}}//p' "${{BASH_SOURCE[0]}}"; exit 0 ;;
+    -h|--help) sed -n '2,7s/^# //p' "${{BASH_SOURCE[0]}}"; exit 0 ;;
 esac
 here="$(cd -- "$(dirname -- "${{BASH_SOURCE[0]}}")" && pwd -P)"
 target="${{1:-${{DATABASE_URL:-}}}}"
