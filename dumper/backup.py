@@ -27,7 +27,7 @@ from dumper import FORMAT_VERSION, __version__
 from dumper.catalog import read_catalog, versions
 from dumper.data import copy_statement, stream_copy
 from dumper.entries import build_entries
-from dumper.errors import DumpError, EncodingError, Interrupted, OutputError, PermissionDenied
+from dumper.errors import ConnectError, DumpError, EncodingError, Interrupted, OutputError, PermissionDenied
 from dumper.order import order_entries
 from dumper.plan import Plan
 from dumper.progress import Progress, peak_rss_mb
@@ -171,7 +171,8 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
             err = Interrupted("interrupted; the partial backup was removed")
         if isinstance(e, OSError):
             err = output_error(e, tmp)
-        reporter.completed(False, {"error": str(err)[:500], "mode": plan.mode})
+        if not isinstance(err, ConnectError):  # the report would use the DSN that just failed: one line, not two
+            reporter.completed(False, {"error": str(err)[:500], "mode": plan.mode})
         if err is not e:
             raise err from None
         raise

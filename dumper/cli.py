@@ -10,10 +10,10 @@ from typing import Sequence
 
 from dumper import __version__
 from dumper.categories import load as load_categories
-from dumper.errors import DumpError, UsageError
+from dumper.errors import ConnectError, DumpError, UsageError
 from dumper.plan import Patterns, Plan
 from dumper.redact import check_patterns
-from dumper.session import resolve_dsn
+from dumper.session import dsn_error, resolve_dsn
 
 EPILOG = """exit codes: 0 ok, 1 internal error, 2 bad options or category file, 3 cannot connect,
 4 permission denied, 5 output not writable / disk full, 6 lock timeout, 7 server error
@@ -121,6 +121,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
         if on and not any(c.flag == flag for c in cats.categories.values()):
             raise UsageError(f"{flag} was given but the category file {cats.source} has no category with flag = \"{flag}\"")
     options = {k: v for k, v in vars(args).items() if k != "dsn"}
+    bad_dsn = dsn_error(resolve_dsn(args.dsn))
+    if bad_dsn:  # before anything connects, reports or prints the DSN; the message has no password
+        raise ConnectError(bad_dsn)
     return Plan(
         dsn=resolve_dsn(args.dsn), out_dir=Path(args.out), categories=cats, excluded_categories=excluded,
         prod=args.prod, csv=args.csv, schema_only=args.schema_only, data_only=args.data_only,

@@ -16,6 +16,7 @@ import orjson
 import psycopg
 
 from dumper import __version__
+from dumper.session import mask_secrets
 
 EVENTS_TABLE = "code_ops.artifact_events"
 
@@ -48,6 +49,7 @@ class Reporter:
 
     def _warn_failed(self, event: str, e: BaseException) -> None:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        msg = mask_secrets(msg, self.dsn)  # libpq quotes parts of a malformed DSN
         self.warn(f"could not record the '{event}' event in {EVENTS_TABLE}: {msg}")
 
     def _insert_once(self, event: str, success: bool | None, details: dict[str, Any]) -> None:

@@ -10,6 +10,8 @@ before any of them is called: once locked, a table's definition cannot change un
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -74,6 +76,64 @@ def resolve_dsn(dsn: str | None) -> str:
     return os.environ.get("DATABASE_URL", "")
 
 
+_KV_PASSWORD = re.compile(r"""(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'?|\S*)((?:\s+[^\s=']+(?=\s|$))*)""")
+_URI = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def dsn_secrets(dsn: str) -> list[str]:
+    """Every piece of ``dsn`` that may be (part of) a password, longest first.
+
+    The parsed password when libpq can parse the DSN, and also what it would make of a
+    malformed one: the raw and percent-decoded text between ``user:`` and the last ``@`` of a
+    URI and each part of it around an unencoded ``@`` (libpq then reads the rest as a host
+    name), ``?password=``, and a key/value ``password=`` value with the words after it up to the
+    next ``key=`` (an unquoted space in a password). Messages are masked with all of them.
+    """
+    found: set[str] = set()
+    parsed: str | None = None
+    try:
+        pw = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
+        parsed = str(pw) if pw else None
+    except psycopg.ProgrammingError:
+        pass
+    if parsed:
+        found.add(parsed)
+    uri = _URI.match(dsn)
+    if uri:
+        rest = dsn[uri.end():]
+        if "@" in rest:
+            userinfo = rest[:rest.rfind("@")]
+            if ":" in userinfo:
+                raw = userinfo.split(":", 1)[1]
+                found.update([raw, *raw.split("@")])
+                found.add(urllib.parse.unquote(raw, errors="replace"))
+        for m in re.finditer(r"[?&]password=([^&#]*)", dsn, re.IGNORECASE):
+            found.update([m.group(1), urllib.parse.unquote(m.group(1), errors="replace")])
+    else:
+        for m in _KV_PASSWORD.finditer(dsn):
+            value = m.group(1)
+            found.update([value, value.strip("'"), *m.group(2).split()])
+    # a one-character fragment masked everywhere would garble the message for nothing
+    return sorted((x for x in found if len(x) >= 2 or (x and x == parsed)), key=len, reverse=True)
+
+
+def mask_secrets(text: str, dsn: str) -> str:
+    """``text`` (an error message) with every possible password piece of ``dsn`` replaced by ``***``."""
+    for secret in dsn_secrets(dsn):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def dsn_error(dsn: str) -> str | None:
+    """None when libpq can parse ``dsn``, else a one-line message without any password piece."""
+    try:
+        psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as e:
+        return "invalid connection string: " + mask_secrets(_first_line(e), dsn)
+    return None
+
+
 def redact(dsn: str) -> str:
     """The DSN with any password removed, for messages and metadata."""
     try:
@@ -83,7 +143,8 @@ def redact(dsn: str) -> str:
     parts.pop("password", None)
     if not parts:
         return "(libpq defaults / PG* environment)"
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in parts.items() if v is not None})
+    # mask_secrets: a password with an unencoded '@' ends up in the host name
+    return mask_secrets(psycopg.conninfo.make_conninfo(**{k: v for k, v in parts.items() if v is not None}), dsn)
 
 
 def _first_line(err: BaseException) -> str:
@@ -97,9 +158,9 @@ def connect(dsn: str, *, application_name: str = "pydump", autocommit: bool = Fa
     try:
         conn = psycopg.connect(dsn, autocommit=autocommit, application_name=application_name, connect_timeout=int(os.environ.get("PGCONNECT_TIMEOUT", "15")))
     except psycopg.OperationalError as e:
-        raise ConnectError(f"cannot connect: {_first_line(e)}") from None
+        raise ConnectError(f"cannot connect: {mask_secrets(_first_line(e), dsn)}") from None
     except psycopg.ProgrammingError as e:
-        raise ConnectError(f"invalid connection string: {_first_line(e)}") from None
+        raise ConnectError(f"invalid connection string: {mask_secrets(_first_line(e), dsn)}") from None
     return conn
 
 

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from dumper.session import redact, wire_encoding
+from dumper.session import dsn_error, mask_secrets, redact, wire_encoding
 from restore.errors import ConnectionFailure, StatementFailed, TargetNotEmpty, UsageError
 
 #: Schemas that are never "user objects" of a target.
@@ -24,10 +24,16 @@ SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
 
 def resolve_dsn(arg: str | None) -> str:
-    """The target: the argument, else ``DATABASE_URL``, else "" (libpq reads ``PG*`` variables)."""
-    if arg:
-        return arg
-    return os.environ.get("DATABASE_URL", "")
+    """The target: the argument, else ``DATABASE_URL``, else "" (libpq reads ``PG*`` variables).
+
+    A DSN libpq cannot parse stops here (``ConnectionFailure``, exit 3) with a message that has
+    no piece of the password: libpq's own message quotes the malformed part, often the password.
+    """
+    dsn = arg if arg else os.environ.get("DATABASE_URL", "")
+    bad = dsn_error(dsn)
+    if bad:
+        raise ConnectionFailure(bad)
+    return dsn
 
 
 # One redaction for both tools: a printable DSN with any password removed.
@@ -54,10 +60,9 @@ def connect(dsn: str, *, autocommit: bool = True, application_name: str = "pyres
                                application_name=application_name)
     except psycopg.OperationalError as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        pw = _password_of(dsn)
-        if pw:
-            msg = msg.replace(pw, "***")
-        raise ConnectionFailure(f"cannot connect to {redact_dsn(dsn)}: {msg}") from None
+        raise ConnectionFailure(f"cannot connect to {redact_dsn(dsn)}: {mask_secrets(msg, dsn)}") from None
+    except psycopg.ProgrammingError as exc:  # a DSN libpq cannot parse
+        raise ConnectionFailure(dsn_error(dsn) or f"invalid connection string: {exc.__class__.__name__}") from None
     if conn.info.parameter_status("server_encoding") == "SQL_ASCII":
         conn.execute("SET client_encoding = " + _literal(wire_encoding(encoding or "SQL_ASCII")))
         if not autocommit:
@@ -90,13 +95,6 @@ def session_statement(raw: bytes, target_sql_ascii: bool) -> bytes:
     if target_sql_ascii and _SET_SQL_ASCII.match(raw):
         return b"SET client_encoding = 'LATIN1';"
     return raw
-
-
-def _password_of(dsn: str) -> str | None:
-    try:
-        return conninfo_to_dict(dsn).get("password")  # type: ignore[return-value]
-    except psycopg.ProgrammingError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
