@@ -17,7 +17,7 @@ from dumper.ddl import objects as ddo
 from dumper.ddl import tables as ddt
 from dumper.ddl.common import acl_stmts, comment_stmt, owner_stmt
 from dumper.ident import quote_ident, table_key
-from dumper.initial_state import initial_acl_entries, public_schema_entries
+from dumper.initial_state import apply_script_acls, initial_acl_entries, order_script_acls, public_schema_entries
 from dumper.kinds_extra import build_kind_entries
 from dumper.order import add_restore_dependencies
 from dumper.plan import Plan
@@ -46,6 +46,7 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
     b = Built()
     out = b.entries
     ddl = not plan.data_only
+    apply_script_acls(cat)  # objects an extension script granted on start from pg_init_privs
     rels = {r.oid: r for r in cat.relations}
     # Every object that can carry a comment or grant, by catalog identity.
     carriers: dict[Ref, Entry] = {}
@@ -244,6 +245,7 @@ def build_entries(cat: Catalog, plan: Plan) -> Built:
     initial_acl_entries(cat, plan, b, carriers)
     # Aggregates, operators, FDWs, publications, default ACLs, large objects, roles, ...
     build_kind_entries(cat, plan, b, carriers, add, table_entry, data_entry, csv_name)
+    order_script_acls(cat, out, carriers)
 
     # Comments: one generic pass, since pg_identify_object already named every object.
     if ddl and not plan.no_comments:

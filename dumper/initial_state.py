@@ -11,10 +11,15 @@ the source, as pg_dump does:
   so a database made on 14 or older keeps letting PUBLIC create in ``public`` after an upgrade.
 - extension members and system objects (``pg_catalog``, the built-in languages): their ACL
   against ``pg_init_privs`` (:func:`dumper.catalog.privileges.read_initial_acls`).
+- an object the dump creates but an extension's script granted on (PostGIS's ``topology``
+  schema): its ACL against that ``pg_init_privs`` row too, as pg_dump compares every object
+  that has one, and written after the CREATE EXTENSION statements, so that the script's GRANT
+  records on the copy what it recorded on the source and not the user's own grants.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import TYPE_CHECKING, Callable
 
 from dumper.catalog.base import CatalogObject
@@ -47,12 +52,59 @@ def public_schema_entries(cat: Catalog, s: Schema, plan: Plan, add: Callable[[En
     out.append(e.follow("COMMENT", f"COMMENT ON SCHEMA {s.identity} IS {text};\n", name=f"schema {s.identity}"))
 
 
+def apply_script_acls(cat: Catalog) -> None:
+    """Give every object whose start an extension script recorded
+    (:attr:`~dumper.catalog.privileges.InitialAcl.by_script`) that ``pg_init_privs`` row as
+    its base, in place of the acldefault() its reader compared with (None when the ACL equals
+    the row: nothing to write). Runs before the entries are built, so the object's ordinary
+    ACL entry writes the right difference and names the right roles;
+    :func:`order_script_acls` then moves it after the CREATE EXTENSION statements."""
+    recorded = {(a.classid, a.oid, a.subid): a for a in cat.initial_acls if a.by_script}
+    if not recorded:
+        return
+    for holder in (cat, cat.kinds):
+        for f in fields(holder):  # type: ignore[arg-type]
+            value = getattr(holder, f.name)
+            if not isinstance(value, list):
+                continue
+            for o in value:
+                if not isinstance(o, CatalogObject):
+                    continue
+                a = recorded.get((o.ref[0], o.ref[1], 0))
+                if a is not None:
+                    o.acl = None if a.acl.items == a.acl.base else a.acl
+                for col in getattr(o, "columns", None) or []:
+                    a = recorded.get((o.ref[0], o.ref[1], getattr(col, "num", 0)))
+                    if a is not None and hasattr(col, "acl"):
+                        col.acl = None if a.acl.items == a.acl.base else a.acl
+
+
+def order_script_acls(cat: Catalog, entries: list[Entry], carriers: dict[Ref, Entry]) -> None:
+    """The ACL entries of objects an extension script granted on run after every CREATE
+    EXTENSION of the dump. ``pg_init_privs`` does not say which extension's script recorded
+    the row, and pg_dump restores every ACL in a pass after all other entries, so after all of
+    them is both safe and what pg_dump does. Before them, the script's GRANT would record the
+    user's grants as the copy's initial privileges, and a backup of the copy would lose them."""
+    found = (carriers.get((a.classid, a.oid)) for a in cat.initial_acls if a.by_script)
+    owners = {id(o) for o in found if o is not None}  # entries are not hashable
+    if not owners:
+        return
+    extensions = [e for e in entries if e.kind == "EXTENSION"]
+    for e in entries:
+        if e.kind == "ACL" and any(id(d) in owners for d in e.entry_deps):
+            e.entry_deps.extend(x for x in extensions if all(x is not d for d in e.entry_deps))
+
+
 def initial_acl_entries(cat: Catalog, plan: Plan, b: Built, carriers: dict[Ref, Entry]) -> None:
     """GRANT/REVOKE for extension members (after their CREATE EXTENSION, only when that is in
-    the dump) and for system objects (only in a dump of the whole database, as pg_dump)."""
+    the dump) and for system objects (only in a dump of the whole database, as pg_dump).
+    Objects the dump creates itself are written by their own ACL entries
+    (:func:`apply_script_acls`)."""
     if plan.no_acl or plan.data_only:
         return
     for a in cat.initial_acls:
+        if a.by_script:
+            continue
         sql = acl_stmts(a.acl, f"{a.keyword} {a.target}", a.owner, columns=a.column)
         if not sql:
             continue

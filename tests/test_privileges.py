@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import oracle
+import pgtest
 
 pytestmark = pytest.mark.all_versions  # what a new database starts with depends on the major
 
@@ -91,3 +92,100 @@ def test_no_acl_leaves_out_system_and_extension_member_grants(fixture_db, tmp_pa
     script = _pydump_script(src, tmp_path / "n", "-n", "app")
     assert "pg_catalog.pg_sleep" not in script and "extensions.crypt" not in script
     assert "GRANT SELECT ON TABLE app.keeps TO privx_reader;" in script
+
+
+# ------------------------------------------------------------------ grants an extension script made
+# A home-made extension whose script grants on schemas it does not own as members, as
+# postgis_topology does on its ``topology`` schema: the extension's own schema (``schema`` in
+# the control file: CREATE EXTENSION makes it, not as a member) and a schema the user made
+# before. Both get a pg_init_privs row of type 'e'; neither is an extension member.
+SCRIPT_GRANT_CONTROL = """comment = 'pydump test: a script that grants on schemas outside the extension'
+default_version = '1.0'
+relocatable = false
+schema = pxside
+"""
+
+SCRIPT_GRANT_SQL = """
+CREATE FUNCTION @extschema@.hello() RETURNS int LANGUAGE sql AS 'SELECT 1';
+GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
+GRANT USAGE ON SCHEMA pxshared TO PUBLIC;
+GRANT USAGE ON SCHEMA pxplain TO PUBLIC;
+"""
+
+SCRIPT_GRANT_SOURCE = """
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'privx_reader') THEN CREATE ROLE privx_reader NOLOGIN; END IF;
+END $$;
+CREATE SCHEMA pxshared;
+CREATE SCHEMA pxplain;
+CREATE EXTENSION pydump_scriptgrant;
+GRANT USAGE ON SCHEMA pxside TO privx_reader;          -- on top of the script's grant
+REVOKE USAGE ON SCHEMA pxshared FROM PUBLIC;           -- takes the script's grant back
+GRANT CREATE ON SCHEMA pxshared TO privx_reader;
+-- pxplain: nobody changed what the script granted: nothing to write
+"""
+
+_SCRIPT_SCHEMAS = ("pxside", "pxshared", "pxplain")
+
+
+def _install_extension(dsn: str, name: str, control: str, script: str) -> None:
+    """Control and script files of a test extension in the server's extension directory
+    (as tests/test_extensions.py does: the test servers are local)."""
+    sharedir = pgtest.query(dsn, "SELECT setting FROM pg_catalog.pg_config WHERE name = 'SHAREDIR'")[0][0]
+    ext = Path(sharedir) / "extension"
+    (ext / f"{name}.control").write_text(control)
+    (ext / f"{name}--1.0.sql").write_text(script)
+
+
+def _init_privs(dsn: str) -> list[tuple]:
+    """pg_init_privs of the test's schemas, by name (oids differ between databases)."""
+    return pgtest.query(dsn, """SELECT n.nspname, i.privtype, i.initprivs::text FROM pg_init_privs i
+                                  JOIN pg_namespace n ON n.oid = i.objoid
+                                 WHERE i.classoid = 'pg_namespace'::regclass AND n.nspname = ANY(%s)
+                                 ORDER BY 1""", (list(_SCRIPT_SCHEMAS),))
+
+
+def _about_script_schemas(statements: collections.Counter) -> collections.Counter:
+    return collections.Counter({s: n for s, n in statements.items()
+                                if re.search(r" ON SCHEMA (pxside|pxshared|pxplain) ", s)})
+
+
+def test_grants_on_schemas_an_extension_script_granted_on(make_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Schemas that are not extension members but have a pg_init_privs row from an extension
+    script (issue 17 follow-up; PostGIS's ``topology`` on every version, without PostGIS):
+
+    - their ACL is written as the difference from that row, as pg_dump 18 writes it: no
+      ``GRANT USAGE ... TO PUBLIC`` that CREATE EXTENSION makes anyway, nothing for ``pxplain``;
+    - the grants run after CREATE EXTENSION, so the copy's pg_init_privs equals the source's
+      (before it, the script's GRANT would record privx_reader's grant as initial) and a
+      backup of the copy writes the same statements as the backup of the source.
+    """
+    from restore.cli import main as pyrestore_main
+
+    server = make_db.server
+    src = make_db("scriptgrant_src")
+    _install_extension(src, "pydump_scriptgrant", SCRIPT_GRANT_CONTROL, SCRIPT_GRANT_SQL)
+    pgtest.run_sql(src, SCRIPT_GRANT_SOURCE)
+    assert [r[:2] for r in _init_privs(src)] == [(s, "e") for s in sorted(_SCRIPT_SCHEMAS)]
+
+    script = _pydump_script(src, tmp_path / "first")
+    ours = _about_script_schemas(acl_statements(script))
+    theirs = _about_script_schemas(acl_statements(oracle.schema_dump(server, src)))
+    assert ours == theirs, (ours, theirs)
+    assert "GRANT USAGE ON SCHEMA pxside TO privx_reader;" in ours
+    assert "REVOKE USAGE ON SCHEMA pxshared FROM PUBLIC;" in ours
+    assert not [s for s in ours if "pxplain" in s or "TO PUBLIC" in s], ours
+    # after the CREATE EXTENSION that recorded the rows
+    stmts = oracle.split_script(script)
+    ext_at = next(i for i, s in enumerate(stmts) if s.startswith("CREATE EXTENSION") and "pydump_scriptgrant" in s)
+    assert all(i > ext_at for i, s in enumerate(stmts) if re.search(r" ON SCHEMA (pxside|pxshared) ", s)), stmts
+
+    backup = next((tmp_path / "first").iterdir())
+    psql_dst, py_dst = make_db("scriptgrant_psql"), make_db("scriptgrant_py")
+    oracle.psql_replay(server, psql_dst, backup / "backup.sql.gz")
+    assert pyrestore_main([str(backup), py_dst, "--quiet", "--no-report"]) == 0
+    for dst in (psql_dst, py_dst):
+        oracle.assert_same_database(server, src, dst)
+        assert _init_privs(dst) == _init_privs(src)
+        again = _about_script_schemas(acl_statements(_pydump_script(dst, tmp_path / f"again_{len(dst)}_{dst[-8:]}")))
+        assert again == ours

@@ -123,6 +123,16 @@ class InitialAcl:
     built-in languages, ``plpgsql``) with the database; both start with the privileges
     ``pg_init_privs`` recorded when they were made (else acldefault()), and pg_dump writes
     only the difference from that. ``extension_oid`` is None for system objects.
+
+    ``by_script``: an object the dump creates itself (not a member, not a system object) on
+    which an extension's script granted or revoked, so ``pg_init_privs`` holds a row of type
+    'e' for it (PostGIS's ``topology`` schema: CREATE EXTENSION postgis_topology makes it as
+    the extension's schema, then grants USAGE to PUBLIC). pg_dump compares every object that
+    has a ``pg_init_privs`` row with that row, member or not (only ``public`` is exempt), so
+    its start is the row too; and the grants must run after that CREATE EXTENSION, or its
+    GRANT records the user's own privileges in the copy's ``pg_init_privs`` and a backup of
+    the copy leaves them out. Such rows are listed even when the ACL equals the recorded one:
+    the object's own ACL entry (a change from acldefault()) must then be left out.
     """
 
     classid: str
@@ -133,6 +143,8 @@ class InitialAcl:
     owner: str
     extension_oid: int | None
     acl: Acl
+    subid: int = 0  # column number of a column grant
+    by_script: bool = False
 
 
 def _signature(p: str, n: str) -> str:
@@ -202,11 +214,14 @@ _DEFAULT = "pg_catalog.acldefault(o.code, o.ownerid)"
 
 
 def read_initial_acls(s: Session) -> list[InitialAcl]:
-    """Extension members and system objects whose privileges differ from their initial ones.
+    """Extension members and system objects whose privileges differ from their initial ones,
+    and every other object an extension script recorded initial privileges for
+    (:attr:`InitialAcl.by_script`).
 
     As pg_dump: the start is ``pg_init_privs`` when it has a row for the object (else
     acldefault(), or nothing for a column), and a NULL ACL next to an initial one means the
-    default. Members of built-in extensions (plpgsql) count as system objects.
+    default. Members of built-in extensions (plpgsql) count as system objects. The
+    ``public`` schema is compared with a new database's instead (``public_schema_base``).
     """
     out = []
     for r in s.query(
@@ -214,23 +229,26 @@ def read_initial_acls(s: Session) -> list[InitialAcl]:
         WITH o AS ({_OBJECTS}),
         member AS (SELECT d.classid, d.objid, d.refobjid AS extoid FROM pg_catalog.pg_depend d
                     WHERE d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e')
-        SELECT o.classoid::text AS classid, o.oid, o.keyword, o.target, o.colname,
+        SELECT o.classoid::text AS classid, o.oid, o.subid, o.keyword, o.target, o.colname,
                pg_catalog.pg_get_userbyid(o.ownerid) AS owner,
                CASE WHEN m.extoid >= {FIRST_NORMAL_OID} THEN m.extoid END AS extension_oid,
                {acl_sql(f'COALESCE(o.acl, {_DEFAULT})')} AS acl,
-               {acl_sql(f'COALESCE(ip.initprivs, {_DEFAULT})')} AS base, o.code
+               {acl_sql(f'COALESCE(ip.initprivs, {_DEFAULT})')} AS base, o.code,
+               (NOT o.builtin AND m.extoid IS NULL) AS by_script
           FROM o
           LEFT JOIN pg_catalog.pg_init_privs ip
                  ON ip.classoid = o.classoid AND ip.objoid = o.oid AND ip.objsubid = o.subid
           LEFT JOIN member m ON m.classid = o.classoid AND m.objid = o.oid
-         WHERE (o.builtin OR m.extoid IS NOT NULL)
-           AND o.acl IS DISTINCT FROM ip.initprivs
+         WHERE ((o.builtin OR m.extoid IS NOT NULL) AND o.acl IS DISTINCT FROM ip.initprivs)
+            OR (NOT o.builtin AND m.extoid IS NULL AND ip.privtype = 'e'
+                AND NOT (o.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND o.target = 'public'))
          ORDER BY 1, o.target, o.subid
         """
     ):
         base, items = rows(r["base"]), rows(r["acl"])
-        if items == base:
+        if items == base and not r["by_script"]:
             continue
         out.append(InitialAcl(r["classid"], r["oid"], r["keyword"], r["target"], r["colname"], r["owner"],
-                              r["extension_oid"], Acl(items, False, r["code"] or "c", base)))
+                              r["extension_oid"], Acl(items, False, r["code"] or "c", base), r["subid"],
+                              r["by_script"]))
     return out
