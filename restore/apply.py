@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from restore.roles import RoleMapper
 
 ACL_KINDS = frozenset({"ACL", "DEFAULT ACL"})
+#: WARNINGs of a GRANT/REVOKE that left (some of) the privileges as they were:
+#: privilege_not_revoked, privilege_not_granted.
+PRIVILEGE_NOT_CHANGED = frozenset({"01006", "01007"})
 DATA_KINDS = frozenset({"TABLE DATA", "SEQUENCE SET", "BLOBS"})
 #: Selected as data (``--data-only``, ``--section data``) as pg_restore does, although they sit
 #: elsewhere in the script: large objects are created with their contents, and a
@@ -391,6 +394,14 @@ class Replayer:
         if entry is not None and entry.kind == "EVENT TRIGGER" and is_owner_statement(raw):
             self._event_trigger_owner(conn, raw, entry)
             return
+        notices: list[tuple[str | None, str]] = []  # (sqlstate, message) of each notice
+
+        def keep(d: psycopg.errors.Diagnostic) -> None:
+            notices.append((d.sqlstate, d.message_primary or ""))  # only valid inside the handler
+
+        watch = keep if is_acl_statement(raw) else None
+        if watch is not None:
+            conn.add_notice_handler(watch)
         try:
             if self.policy is not None:
                 with conn.transaction():
@@ -399,6 +410,8 @@ class Replayer:
                 conn.execute(raw)
             with self._lock:
                 self.result.statements += 1
+            if notices:
+                self._privileges_not_changed(raw, entry, item, notices)
         except psycopg.Error as exc:
             if isinstance(exc, psycopg.OperationalError) and conn.closed:
                 raise StatementFailed(f"connection lost during {_where(entry, item)}: {_first_line(exc)}") from None
@@ -415,6 +428,35 @@ class Replayer:
                         self.policy.record(entry, reason, text if len(text) <= 200 else text[:200] + "...")
                     return
             self._fail(_failure(exc, item, entry), exc)
+        finally:
+            if watch is not None:
+                conn.remove_notice_handler(watch)
+
+    def _privileges_not_changed(self, raw: bytes, entry: Entry | None, item: Item,
+                                notices: list[tuple[str | None, str]]) -> None:
+        """A GRANT/REVOKE the server ran but (partly) ignored, with only a WARNING: the restoring
+        role holds the privilege (through PUBLIC, say) but may not grant it, as a non-superuser
+        on a managed platform with ``pg_catalog.pg_sleep`` or a platform-owned extension's
+        function. Nothing failed, yet the privilege is not what the backup holds, and a
+        ``REVOKE ... FROM PUBLIC`` that did nothing must not pass for restored: under
+        ``--skip-existing`` it is a skip like any refused statement (an error with
+        ``--strict``), otherwise a warning."""
+        ignored = [(state, m) for state, m in notices if state in PRIVILEGE_NOT_CHANGED]
+        if not ignored:
+            return
+        msg = "; ".join(m for _state, m in ignored)
+        text = raw.decode("utf-8", "replace").strip()
+        text = text if len(text) <= 200 else text[:200] + "..."
+        if self.policy is not None:
+            if self.policy.strict:
+                self._fail(Failure(entry=entry, line=item.line, sqlstate=ignored[0][0],
+                                   message=f"skipped (--strict): {msg}", statement=text), None)
+            else:
+                self.policy.record(entry, f"not allowed for the restoring role: {msg}", text)
+            return
+        where = f"entry {entry.id} ({entry.describe()})" if entry is not None else f"line {item.line}"
+        with self._lock:
+            self.result.warnings.append(f"{where}: {msg}: {text}")
 
     # -- data ------------------------------------------------------------------------------------
     def _copy_item(self, item: CopyBlock, entry: Entry | None, phase: Phase | None, pos: Callable[[], int] | None) -> None:

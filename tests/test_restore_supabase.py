@@ -189,3 +189,53 @@ def test_clean_on_a_managed_target_drops_only_what_the_role_may(supabase_like, t
     assert res["cleaned"] > 0 and res["skip_existing"]
     # the user's data is the backup's again (the platform's tables kept their rows)
     assert oracle.table_hashes(dst)["crawler.pages"] == oracle.table_hashes(src)["crawler.pages"]
+
+
+def _fixture_section(name: str, heading: str) -> str:
+    """One ``-- ---...--- heading`` section of a fixture file, so the test follows the fixture."""
+    text = pgtest.fixture_path(name).read_text()
+    start = text.index(f"-- {'-' * 64} {heading}")
+    end = text.find(f"-- {'-' * 64} ", start + 1)
+    return text[start:end if end >= 0 else None]
+
+
+def test_system_object_and_member_grants_on_a_non_superuser_target_are_skipped_and_reported(
+        supabase_like, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The privileges fixture's grants on system objects (``pg_catalog.pg_sleep``, column
+    grants on ``pg_proc``, ``LANGUAGE plpgsql``, ...) and on a member of an extension the
+    platform installed (``extensions.gen_random_bytes`` of pgcrypto, owned by the platform's
+    superuser) cannot be made by the project's non-superuser role. Each such statement is
+    skipped and reported, naming it, and the restore succeeds. Where the server only warns
+    ("no privileges were granted/could be revoked": the role holds the privilege through
+    PUBLIC but may not grant it), the statement changed nothing, so it is reported as skipped
+    too: a ``REVOKE ... FROM PUBLIC`` that silently did nothing must not look restored."""
+    src, dst_role, dst = supabase_like
+    pgtest.run_sql(src, """
+        DO $$ BEGIN
+          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'privx_reader') THEN CREATE ROLE privx_reader NOLOGIN; END IF;
+          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'privx_app') THEN CREATE ROLE privx_app NOLOGIN; END IF;
+        END $$;
+        CREATE SCHEMA extensions;
+        CREATE EXTENSION pgcrypto WITH SCHEMA extensions;
+        REVOKE ALL ON FUNCTION extensions.gen_random_bytes(integer) FROM PUBLIC;
+        GRANT EXECUTE ON FUNCTION extensions.gen_random_bytes(integer) TO privx_app;
+    """ + _fixture_section("privileges", "system objects"))
+    # the platform installed pgcrypto as its superuser, as Supabase does
+    pgtest.run_sql(dst, "CREATE SCHEMA extensions; CREATE EXTENSION pgcrypto WITH SCHEMA extensions;"
+                        f" GRANT USAGE ON SCHEMA extensions TO {ROLE};")
+    b = pydump(src, tmp_path)
+    rc = main([str(b), dst_role, "--role-map", "postgres=" + ROLE, "--no-report", "--json", "--skip-existing"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    skipped = json.loads(out.out)["skipped"]
+    statements = "\n".join(s.get("statement") or s["entry"] for s in skipped)
+    for needle in ("pg_catalog.pg_sleep(double precision)", "pg_catalog.pg_stat_reset()", "LANGUAGE plpgsql",
+                   "pg_catalog.pg_proc", "pg_catalog.macaddr8", "pg_catalog.pg_stat_activity",
+                   "pg_catalog.percentile_disc", "extensions.gen_random_bytes(integer)"):
+        assert needle in statements, (needle, statements)
+    # nothing changed on the target's system objects or the platform's extension
+    assert pgtest.query(dst, """SELECT has_function_privilege('privx_app', 'pg_catalog.pg_sleep(double precision)', 'EXECUTE'),
+                                      has_function_privilege('public', 'pg_catalog.pg_sleep(double precision)', 'EXECUTE'),
+                                      has_language_privilege('public', 'plpgsql', 'USAGE'),
+                                      has_function_privilege('public', 'extensions.gen_random_bytes(integer)', 'EXECUTE')""") \
+        == [(True, True, True, True)]
