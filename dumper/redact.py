@@ -20,7 +20,7 @@ and every CHECK that held on the source holds on the restore:
 - digits (and spaces) stay digits at the same positions, of the same length, through a keyed
   permutation: equal stays equal, distinct stays distinct (GoTrue's ``confirmation_token_idx``
   and its siblings are ``UNIQUE ... WHERE token !~ '^[0-9 ]*$'``: equal numeric OTPs are legal);
-- any other text becomes ``redacted-<32 hex of HMAC-SHA256(key, value)>`` (cut to a
+- any other text becomes ``redacted-<32 hex of keyed BLAKE2b(value)>`` (cut to a
   ``varchar(n)``), the same function for every column, so ``refresh_tokens.parent`` still
   names its parent's ``token``;
 - a password hash becomes a well-formed bcrypt string that no password matches;
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import hmac
 import json
 import re
 import secrets
@@ -407,7 +406,8 @@ class RowRedactor:
 
     # -- keyed functions --------------------------------------------------------------------
     def _mac(self, tag: bytes, data: bytes) -> bytes:
-        return hmac.new(self.key, tag + b"\0" + data, hashlib.sha256).digest()
+        """Keyed BLAKE2b (a PRF; ~1 µs, a quarter of HMAC-SHA256's cost in Python), domain-separated by ``tag``."""
+        return hashlib.blake2b(data, key=self.key, person=tag, digest_size=32).digest()
 
     def _digits(self, d: str, ok: Callable[[str], bool] | None = None) -> str:
         """A keyed permutation of the strings of ``len(d)`` digits (a Feistel network on the
