@@ -27,7 +27,8 @@ from dumper import FORMAT_VERSION, __version__
 from dumper.catalog import read_catalog, versions
 from dumper.data import copy_statement, stream_copy
 from dumper.entries import build_entries
-from dumper.errors import ConnectError, DumpError, EncodingError, Interrupted, OutputError, PermissionDenied
+from dumper.errors import ConnectError, DumpError, EncodingError, Interrupted, LockTimeout, OutputError, PermissionDenied, ServerError
+from dumper import locks
 from dumper.order import order_entries
 from dumper.plan import Plan
 from dumper.progress import Progress, peak_rss_mb
@@ -224,13 +225,69 @@ def _display_path(p: Path) -> str:
         return str(p)
 
 
+@dataclass
+class _LockState:
+    """What the lock phase decided (:mod:`dumper.locks`), for the error paths and metadata."""
+
+    budget: locks.LockBudget | None = None
+    needed: int = 0
+    batches: locks.SnapshotBatches | None = None
+    prints: locks.Fingerprints | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"needed": self.needed, "batched": self.batches is not None}
+        if self.budget is not None:
+            out.update(self.budget.as_json())
+        if self.batches is not None:
+            out.update(per_batch=self.batches.per_batch, batches=self.batches.batches)
+        return out
+
+
 def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[[str], None], open_files: list[Any]) -> dict[str, Any]:
+    """:func:`_dump_body`, with the lock table's failures turned into one clear line.
+
+    ``out of shared memory`` is the server's whole message when its lock table is full; it
+    becomes the lock-budget message (exit 6). Under ``--lock-batches`` any server error (a
+    ``COPY`` of a table dropped since the snapshot, a deparser that lost its object) is first
+    checked against the snapshot's fingerprints, so the line names what changed (exit 7).
+    """
+    st = _LockState()
+    try:
+        meta = _dump_body(plan, s, tmp, progress, warn, open_files, st)
+    except locks.ChangedDuringDump:
+        raise
+    except ServerError as e:
+        if st.prints is not None:
+            try:
+                locks.verify(st.prints, plan.dsn)
+            except locks.ChangedDuringDump as changed:
+                raise changed from None
+            except ServerError:
+                pass
+        text = str(e)
+        if "out of shared memory" in text and st.budget is not None:
+            raise locks.LockTableTooSmall(locks.too_many(st.needed, st.budget, full=True)) from None
+        if "due to lock timeout" in text:
+            raise LockTimeout(f"could not lock a table within --lock-wait-timeout: {text}") from None
+        raise
+    finally:
+        if st.batches is not None:
+            st.batches.close()
+    meta["locks"] = st.as_json()
+    return meta
+
+
+def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[[str], None],
+               open_files: list[Any], st: _LockState) -> dict[str, Any]:
     t_cat = time.monotonic()
     method = plan.compress
     level = plan.level if plan.level is not None else default_level(method)
     pool = _start_pool(plan, s, method, level, progress, warn, open_files)
 
-    def lock(tables: list[Any]) -> None:
+    def lock(rels: list[Any]) -> locks.SnapshotBatches | None:
+        """Lock the tables, after checking that every lock the dump holds fits the lock table;
+        under ``--lock-batches`` and when they do not fit, lock nothing and return the batches."""
+        tables = [r for r in rels if r.kind in ("r", "p")]
         unreadable = _unreadable(s, cat_rels_ref)
         if unreadable:
             names = ", ".join(sorted(unreadable.values()))
@@ -242,7 +299,24 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
             s.unreadable = set(unreadable)
             warn(f"skipped the data of tables the role cannot read: {names}")
         wanted = [r.identity for r in tables if r.oid not in unreadable]
-        s.lock_tables(wanted, plan.lock_wait_timeout_ms)
+        st.budget, st.needed = locks.read_budget(s), locks.locks_needed(s, rels)
+        if st.needed <= st.budget.budget:
+            s.lock_tables(wanted, plan.lock_wait_timeout_ms)
+            return None
+        if not plan.options.get("lock_batches"):
+            raise locks.LockTableTooSmall(locks.too_many(st.needed, st.budget))
+        per = st.budget.per_batch(1 if plan.schema_only else max(1, plan.jobs))
+        if per < 16:
+            raise locks.LockTableTooSmall(
+                f"--lock-batches: the server's lock table (max_locks_per_transaction {st.budget.max_locks} × "
+                f"{st.budget.slots}, {st.budget.held_by_others:,} held by other sessions) leaves no room for batches of "
+                f"locks; raise max_locks_per_transaction to at least {st.budget.max_locks_for(st.needed)} (server restart)")
+        st.prints = locks.fingerprints(s, rels)
+        st.batches = locks.SnapshotBatches(s, s.export_snapshot(), per, encoding=plan.options.get("encoding"),
+                                           lock_timeout_ms=plan.lock_wait_timeout_ms)
+        warn(f"--lock-batches: the dump needs {st.needed:,} locks and the server's lock table leaves {st.budget.budget:,} "
+             f"to it; locking at most {per:,} relations at a time and checking at the end that none changed since the snapshot")
+        return st.batches
 
     cat_rels_ref: list[Any] = []
 
@@ -307,6 +381,9 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     tasks = _make_tasks(data_entries, tmp, sizes, progress, enc) if pool is not None else {}
     t_data0 = time.monotonic()
     if pool is not None:
+        if st.batches is not None:
+            for t in tasks.values():
+                t.recycle = st.batches.per_batch
         pool.submit(list(tasks.values()))
     write_s = 0.0
     for e in entries:
@@ -350,10 +427,13 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
                 sinks.append(csv.write)
             script.write(enc(head + "\n" + copy_statement(rel.identity, cols, "FROM stdin") + ";\n"))
             try:
-                rows = stream_copy(s.conn, _copy_source(e), sinks, on_chunk=progress.bytes_done,
+                rows = stream_copy(st.batches.conn if st.batches is not None else s.conn, _copy_source(e), sinks,
+                                   on_chunk=progress.bytes_done,
                                    transform=row_filter(_redact_spec(e), s.codec)).rows
             except EncodingError as err:
                 raise EncodingError(_unconvertible(plan.dsn, s, e, str(err))) from None
+            if st.batches is not None:
+                st.batches.copied()  # a full batch commits (releasing its locks) and starts the next
             script.write(b"\\.\n\n")
             if csv is not None:
                 csv.close()
@@ -364,6 +444,8 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
         e.extra["rows"] = rows
         row_counts[key] = row_counts.get(key, 0) + rows
     data_s = time.monotonic() - t_data0
+    if st.prints is not None:
+        locks.verify(st.prints, plan.dsn)  # every COPY and deparse is done: did anything change?
     script.write(enc(FOOTER))
     tw = time.monotonic()
     script.close()

@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the script and CSV files in ENC, converted by the server (default: the database's "
                         "encoding, byte for byte); fails naming the first table and column it cannot convert")
     o.add_argument("--lock-wait-timeout", type=int, metavar="MS", help="give up if a table lock is not granted in MS ms")
+    o.add_argument("--lock-batches", action="store_true",
+                   help="when the dump's locks do not fit the server's lock table (max_locks_per_transaction), lock "
+                        "relations in batches that fit instead of failing, and fail naming any relation changed since "
+                        "the snapshot (README, 'Many tables')")
     o.add_argument("--redact-auth", action="store_true",
                    help="replace every auth column not known to hold no secret (dumper/redact_auth.toml) with "
                         "placeholders that keep rows restorable; unknown auth tables and columns are redacted and named")

@@ -165,6 +165,9 @@ class Task:
     seconds: float = 0.0
     done: threading.Event = field(default_factory=threading.Event)
     on_done: Callable[["Task"], None] | None = None  # called on the worker thread
+    # --lock-batches: after this many COPYs the worker commits (releasing their locks) and
+    # re-imports the snapshot (dumper.locks); 0: one transaction for the whole dump
+    recycle: int = 0
 
 
 class WorkerPool:
@@ -195,6 +198,7 @@ class WorkerPool:
         self.first_error: BaseException | None = None
         self.busy_s = 0.0
         self.wait_s = 0.0
+        self._copies: dict[int, int] = {}  # COPYs per thread connection in its current transaction
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -327,6 +331,11 @@ class WorkerPool:
             task.result = conn.run(spec, self.on_bytes)
         else:
             task.result = copy_to_spool(conn, spec, self.method, self.level, self.on_bytes)
+            with self._lock:
+                n = self._copies[id(conn)] = self._copies.get(id(conn), 0) + 1
+            if task.recycle and n >= task.recycle:
+                renew_snapshot(conn, self.snapshot)
+                self._copies[id(conn)] = 0
 
 
 def open_worker_connection(dsn: str, snapshot: str) -> psycopg.Connection[Any]:
@@ -346,11 +355,23 @@ def open_worker_connection(dsn: str, snapshot: str) -> psycopg.Connection[Any]:
     return conn
 
 
+def renew_snapshot(conn: psycopg.Connection[Any], snapshot: str) -> None:
+    """Commit (releasing every lock the transaction took) and start again in ``snapshot``."""
+    try:
+        conn.commit()
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.execute("SET TRANSACTION SNAPSHOT " + ident.quote_literal(snapshot))
+    except psycopg.Error as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        raise ServerError(f"cannot start the next lock batch in the snapshot: {msg}") from None
+
+
 def task_spec(task: Task) -> dict[str, Any]:
     """What a worker needs of a task: plain values, so it can cross a process boundary."""
     return {"statement": task.statement, "head": task.head, "spool": str(task.spool),
             "csv_path": str(task.csv_path) if task.csv_path is not None else None,
-            "csv_columns": task.csv_columns, "csv_header": task.csv_header, "redact": task.redact}
+            "csv_columns": task.csv_columns, "csv_header": task.csv_header, "redact": task.redact,
+            "recycle": task.recycle}
 
 
 def copy_to_spool(conn: psycopg.Connection[Any], spec: dict[str, Any], method: str, level: int,
@@ -450,6 +471,7 @@ def _child_main(pipe: Any, dsn: str, snapshot: str, method: str, level: int) -> 
         pipe.send(("error", str(e)))
         return
     pipe.send(("ready",))
+    copies = 0
     while True:
         try:
             spec = pipe.recv()
@@ -459,6 +481,10 @@ def _child_main(pipe: Any, dsn: str, snapshot: str, method: str, level: int) -> 
             break
         try:
             r = copy_to_spool(conn, spec, method, level, lambda n: pipe.send(("bytes", n)))
+            copies += 1
+            if spec.get("recycle") and copies >= spec["recycle"]:
+                renew_snapshot(conn, snapshot)
+                copies = 0
             pipe.send(("done", r.rows, r.bytes))
         except DumpError as e:
             pipe.send(("fail", type(e).__name__, str(e)))

