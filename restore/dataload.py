@@ -193,7 +193,7 @@ def extension_config_tables(conn: psycopg.Connection, keys: Iterable[str]) -> se
 
 
 def not_valid_constraints(conn: psycopg.Connection, keys: Iterable[str]) -> list[ForeignKey]:
-    """CHECK and FK constraints marked NOT VALID on the tables to load.
+    """CHECK, FK and (PostgreSQL 18) NOT NULL constraints marked NOT VALID on the tables to load.
 
     NOT VALID means the source holds rows that break them, yet every new row is checked: the
     backup's own rows could not be loaded while they exist. They are dropped for the load and
@@ -225,7 +225,7 @@ def _not_valid_rows(conn: psycopg.Connection, oids: list[int]) -> list[tuple[Any
         "        obj_description(k.oid, 'pg_constraint')"
         "   FROM pg_constraint k JOIN up ON k.conrelid = up.oid"
         "   JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
-        "  WHERE k.contype IN ('c', 'f') AND NOT k.convalidated AND k.coninhcount = 0 AND k.conparentid = 0"
+        "  WHERE k.contype IN ('c', 'f', 'n') AND NOT k.convalidated AND k.coninhcount = 0 AND k.conparentid = 0"
         "  ORDER BY n.nspname, c.relname, k.conname", [oids]).fetchall()
 
 
