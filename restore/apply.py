@@ -194,6 +194,18 @@ def role_hint(sqlstate: str | None, message: str) -> str:
     return ""
 
 
+#: A GRANT/REVOKE on an object that is not there: undefined function, table, column, type.
+_OBJECT_MISSING = frozenset({"42883", "42P01", "42703"})
+
+
+def _member_missing(exc: psycopg.Error) -> bool:
+    """The statement named an object the target does not have (not a missing role, which
+    is also ``undefined_object``)."""
+    state = exc.diag.sqlstate or ""
+    msg = exc.diag.message_primary or ""
+    return state in _OBJECT_MISSING or (state == "42704" and msg.startswith("type "))
+
+
 def _failure(exc: psycopg.Error, item: Item, entry: Entry | None) -> Failure:
     diag = exc.diag
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
@@ -399,11 +411,13 @@ class Replayer:
         def keep(d: psycopg.errors.Diagnostic) -> None:
             notices.append((d.sqlstate, d.message_primary or ""))  # only valid inside the handler
 
-        watch = keep if is_acl_statement(raw) else None
+        acl = is_acl_statement(raw)
+        watch = keep if acl else None
+        member_of = self._member_grant_extension(entry) if acl else None
         if watch is not None:
             conn.add_notice_handler(watch)
         try:
-            if self.policy is not None:
+            if self.policy is not None or member_of is not None:
                 with conn.transaction():
                     conn.execute(raw)
             else:
@@ -415,6 +429,9 @@ class Replayer:
         except psycopg.Error as exc:
             if isinstance(exc, psycopg.OperationalError) and conn.closed:
                 raise StatementFailed(f"connection lost during {_where(entry, item)}: {_first_line(exc)}") from None
+            if member_of is not None and entry is not None and _member_missing(exc):
+                self._member_missing(exc, raw, entry, item, member_of)
+                return
             if self.policy is not None:
                 decoration = is_owner_statement(raw) or is_acl_statement(raw) or raw.lstrip()[:7].upper() == b"COMMENT"
                 reason = self.policy.skippable(exc, decoration)
@@ -431,6 +448,45 @@ class Replayer:
         finally:
             if watch is not None:
                 conn.remove_notice_handler(watch)
+
+    def _member_grant_extension(self, entry: Entry | None) -> Entry | None:
+        """The EXTENSION entry when ``entry`` holds the grants changed on one of its members.
+
+        pydump writes those as an ACL entry that depends on the extension's entry alone (a
+        dumped object's ACL depends on that object; one an extension script granted on, on
+        the object and the extensions)."""
+        if entry is None or entry.kind != "ACL" or not entry.deps:
+            return None
+        deps = [self.backup.entry(d) for d in entry.deps]
+        if all(d is not None and d.kind == "EXTENSION" for d in deps):
+            return deps[0]
+        return None
+
+    def _member_missing(self, exc: psycopg.Error, raw: bytes, entry: Entry, item: Item, ext: Entry) -> None:
+        """A grant on an extension member the target's extension does not have.
+
+        ``CREATE EXTENSION`` makes the target's default version, which on a newer major may
+        have replaced the member (pg_stat_statements 1.11, PostgreSQL 17, replaced
+        ``pg_stat_statements_reset(oid, oid, bigint)`` by a four-argument one). The object the
+        grant was for does not exist any more, so there is nothing to grant on: the restore
+        goes on with a warning naming the object, where pg_dump's script stops. With
+        ``--strict`` it is an error; under ``--skip-existing`` it is in the skip report too."""
+        msg = exc.diag.message_primary or _first_line(exc)
+        version = ext.extra.get("version")
+        reason = (f"{entry.name}: {msg}: the target's extension {ext.name} has no such member "
+                  f"(the backup's is version {version}); its changed privileges were not restored"
+                  if version else
+                  f"{entry.name}: {msg}: the target's extension {ext.name} has no such member; "
+                  "its changed privileges were not restored")
+        text = raw.decode("utf-8", "replace").strip()
+        if self.policy is not None:
+            if self.policy.strict:
+                self._fail(_failure(exc, item, entry), exc)
+                return
+            self.policy.record(entry, reason, text if len(text) <= 200 else text[:200] + "...")
+        with self._lock:
+            if reason not in self.result.warnings:
+                self.result.warnings.append(reason)
 
     def _privileges_not_changed(self, raw: bytes, entry: Entry | None, item: Item,
                                 notices: list[tuple[str | None, str]]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -155,10 +156,33 @@ def _load_source(source: PgServer, target: PgServer, fixture: str, dbs: _Databas
     return src
 
 
+_MISSING = re.compile(r"ERROR:\s+(function|relation|type) (.+?) does not exist$", re.M)
+
+
+def _member_grants(backup: Path) -> set[str]:
+    """The objects of the backup's extension-member grant entries (ACL entries that depend on
+    an EXTENSION entry alone), e.g. ``extensions.pg_stat_statements_reset(oid, oid, bigint)``."""
+    entries = json.loads((backup / "toc.json").read_text())["entries"]
+    kinds = {e["id"]: e["kind"] for e in entries}
+    return {e["name"].split(" ", 1)[1] for e in entries
+            if e["kind"] == "ACL" and e["deps"] and all(kinds[d] == "EXTENSION" for d in e["deps"])
+            and " " in e["name"]}
+
+
 @pytest.mark.parametrize("fixture", FIXTURES)
 def test_backup_from_older_major_restores_into_18_as_pg_dump_18_does(
-    source: PgServer, target: PgServer, fixture: str, dbs: _Databases, tmp_path: Path
+    source: PgServer, target: PgServer, fixture: str, dbs: _Databases, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """One fixture from one older major into 18 (see the module's docstring).
+
+    Where pg_dump 18's own script stops on 18 only at grants on extension members the
+    target's extension version no longer has (``pg_stat_statements_reset(oid, oid, bigint)``
+    from a source older than 17: pg_stat_statements 1.11 replaced it by a four-argument
+    function), the reference is that script replayed past those errors (psql without
+    ON_ERROR_STOP): pg_dump's result minus those grants, which is all that can be restored,
+    since the objects they were for do not exist on 18. pydump + pyrestore must then succeed
+    without any help, warn naming exactly those objects, and give the same database. Any other
+    failure of pg_dump's script still skips the case (nothing to compare with)."""
     src = _load_source(source, target, fixture, dbs)
     _copy_roles(source, target, tmp_path)
     # pg_dump 18 + psql 18 first: the reference, and a failure here is not pydump's
@@ -166,14 +190,26 @@ def test_backup_from_older_major_restores_into_18_as_pg_dump_18_does(
     _client(source, "pg_dump", "-Fp", "-d", src, out=script)
     ref = dbs.make(target, f"{fixture}_pgdump")
     rc, err = oracle.psql_replay(target, ref, script, check=False)
-    if rc != 0:
-        # Not every database can move up a major (e.g. an aggregate over a function whose
-        # signature changed): without pg_dump's reference there is nothing to compare with.
-        pytest.skip(f"pg_dump {TARGET}'s own script of {fixture}.sql from {source.name} does not replay "
-                    f"into {TARGET}: {err.strip()[-300:]}")
     backup = _pydump(src, tmp_path / "pydump")
+    missing: set[str] = set()
+    if rc != 0:
+        ref = dbs.make(target, f"{fixture}_pgdump_all")
+        _rc, err_all = oracle.psql_replay(target, ref, script, check=False, extra_args=("-v", "ON_ERROR_STOP=0"))
+        errors = [ln for ln in err_all.splitlines() if "ERROR:" in ln]
+        missing = {m.group(2) for m in _MISSING.finditer(err_all)}
+        if not errors or len(errors) != len(_MISSING.findall(err_all)) or not missing <= _member_grants(backup):
+            # Not every database can move up a major (e.g. an aggregate over a function whose
+            # signature changed): without pg_dump's reference there is nothing to compare with.
+            pytest.skip(f"pg_dump {TARGET}'s own script of {fixture}.sql from {source.name} does not replay "
+                        f"into {TARGET}: {err.strip()[-300:]}")
     dst = dbs.make(target, f"{fixture}_pydump")
-    assert pyrestore_main([str(backup), dst, "--quiet", "--no-report"]) == 0
+    capsys.readouterr()
+    assert pyrestore_main([str(backup), dst, "--no-report", "--json"]) == 0
+    warnings = json.loads(capsys.readouterr().out.strip().splitlines()[-1]).get("warnings", [])
+    unmatched = [w for w in warnings if "has no such member" in w]
+    for name in sorted(missing):
+        assert any(name in w for w in unmatched), (name, warnings)
+    assert len(unmatched) == len(missing), (missing, warnings)
     oracle.assert_same_database(target, ref, dst)
 
 
