@@ -300,6 +300,10 @@ def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Call
             warn(f"skipped the data of tables the role cannot read: {names}")
         wanted = [r.identity for r in tables if r.oid not in unreadable]
         st.budget, st.needed = locks.read_budget(s), locks.locks_needed(s, rels)
+        if plan.jobs > 1 and not plan.schema_only:
+            # each worker holds its own lock (a PROCLOCK entry, sized 2 per lock-table entry) on
+            # every table it copies, beside the leader's: count the shared memory they take
+            st.needed = (st.needed * (1 + plan.jobs) + 1) // 2
         if st.needed <= st.budget.budget:
             s.lock_tables(wanted, plan.lock_wait_timeout_ms)
             return None
