@@ -55,6 +55,13 @@ SHUFFLE_ENV = "PYRESTORE_SHUFFLE_SEED"
 SERIAL_TAIL_KINDS = frozenset({"ACL", "DEFAULT ACL", "EVENT TRIGGER"})
 #: Post-data kinds restored last, as a graph (pg_restore's post-ACL pass).
 REFRESH_KINDS = frozenset({"MATERIALIZED VIEW DATA"})
+#: A pseudo-table every ``INDEX ATTACH`` holds, so no two run at once. Attaching the last
+#: partition's index marks the partitioned index valid, and then its parent, by counting the
+#: valid children under the attaching transaction's snapshot: two attaches in one partition
+#: tree committing concurrently each miss the other's child, and the root index stays invalid
+#: for good (a foreign key to it then fails: "there is no unique constraint matching given
+#: keys"). Attaches are catalog updates only, so running them one at a time costs nothing.
+ATTACH_LOCK = "\x00index attach"
 #: Dependencies whose table an entry locks while it runs (besides its own table).
 _LOCKING_DEP_KINDS = frozenset({"TABLE DATA", "TABLE", "FOREIGN TABLE", "MATERIALIZED VIEW", "VIEW"})
 
@@ -97,6 +104,8 @@ class PostTask:
         ref = e.extra.get("ref_table")
         if isinstance(ref, str):
             t.add(ref)
+        if e.kind == "INDEX ATTACH":
+            t.add(ATTACH_LOCK)
         if backup is not None and e.kind not in REFRESH_KINDS:
             for d in e.deps:
                 dep = backup.entry(d)
