@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import json
+import os
 import sys
 import time
 import traceback
@@ -23,7 +24,7 @@ from restore.clean import drop_plan, run_clean
 from restore.existing import ExistingPolicy
 from restore.parallel import Workers
 from restore.precheck import check_target
-from restore.roles import RoleMapper, parse_role_map
+from restore.roles import RoleMapper, bootstrap_role_map, parse_role_map
 from restore.backup import Backup, resolve_backup
 from restore.check import CheckResult, _check_files, check_backup
 from restore.dataload import DataLoader
@@ -33,7 +34,7 @@ from restore.progress import Progress, choose_mode
 from restore.report import Reporter
 from restore.target import (backup_encoding, connect, create_database, foreign_owned_only, redact_dsn, resolve_dsn, server_info,
                             user_relations)
-from restore.verify import Mismatch, verify_row_counts
+from restore.verify import Mismatch, extension_config_tables, verify_row_counts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,28 +286,40 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
         else:
             policy: ExistingPolicy | None = None
             existing = user_relations(conn)
-            auto = (not args.skip_existing and not args.clean and bool(existing) and not info.superuser
-                    and foreign_owned_only(conn))
-            if args.skip_existing or auto:
-                if auto:
-                    out.info("the target already has objects, all in schemas owned by other roles (a managed platform "
-                             "such as Supabase): restoring with --skip-existing")
-                policy = ExistingPolicy(conn, backup, strict=args.strict)
-            elif existing and not args.clean:
+            managed = bool(existing) and not info.superuser and foreign_owned_only(conn)
+            if existing and not (args.clean or args.skip_existing or managed):
                 raise TargetNotEmpty(f"the target database {info.database} is not empty ({', '.join(existing[:5])}"
                                      + (" ..." if len(existing) > 5 else "") + "); restore into an empty database, "
                                      "or use --clean (drop the backup's objects first) or --skip-existing; "
                                      "nothing was changed")
+            left_in_place = False
             if args.clean and not created:
-                res_clean = run_clean(conn, drop_plan(backup, selection, args.if_exists), out.info)
+                # As a non-superuser (a managed platform's postgres), drop only what this role may
+                # drop: the platform's own objects stay, and the replay then skips them.
+                res_clean = run_clean(conn, drop_plan(backup, selection, args.if_exists), out.info,
+                                      owned_only=not info.superuser)
                 summary.update(cleaned=res_clean.dropped)
+                if res_clean.left:
+                    summary["clean_left_in_place"] = res_clean.left
+                    left_in_place = True
+            auto = not args.skip_existing and ((managed and not args.clean) or left_in_place)
+            if args.skip_existing or auto:
+                if auto:
+                    out.info("the target keeps objects of the backup that belong to other roles (a managed platform "
+                             "such as Supabase): restoring with --skip-existing")
+                policy = ExistingPolicy(conn, backup, strict=args.strict)
 
             def on_failure(f: Failure) -> None:
                 out.error(f.describe())
                 if args.debug:
                     print(f.statement, file=sys.stderr)
 
-            role_map = RoleMapper(parse_role_map(args.role_map)) if args.role_map else None
+            explicit = parse_role_map(args.role_map) if args.role_map else {}
+            auto_map, note = bootstrap_role_map(conn, backup.metadata, explicit)
+            if note:
+                out.info(note)
+                summary.setdefault("notes", []).append(note)
+            role_map = RoleMapper({**explicit, **auto_map}) if explicit or auto_map else None
             workers = Workers(dsn, args.jobs) if args.jobs > 1 else None
             rep = Replayer(conn, backup, selection, keep_going=args.keep_going, on_failure=on_failure,
                            role_map=role_map, policy=policy, workers=workers)
@@ -316,6 +329,10 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
                 if workers is not None:
                     workers.close()
             failures = ares.failures
+            for w in ares.warnings:
+                out.warn(w)
+            if ares.warnings:
+                summary["warnings"] = list(ares.warnings)
             if workers is not None:
                 summary["jobs"] = args.jobs
             if role_map is not None:
@@ -323,7 +340,8 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
             if policy is not None:
                 summary["skip_existing"] = True
                 summary["skipped"] = policy.summary()
-                summary["notes"] = policy.notes
+                summary["skipped_file"] = write_skip_report(backup, summary["skipped"])
+                summary["notes"] = summary.get("notes", []) + policy.notes
                 not_loaded = set(policy.skipped_data_tables)
             rows_by_table = ares.rows_by_table
             summary.update(statements=ares.statements, copy_blocks=ares.copy_blocks, rows=ares.rows,
@@ -377,7 +395,8 @@ def _verify(args: argparse.Namespace, conn: psycopg.Connection, backup: Backup, 
         tables = None
     if not_loaded:
         tables = [t for t in (tables if tables is not None else backup.row_counts) if t not in not_loaded]
-    mismatches = verify_row_counts(conn, backup.row_counts, tables, extra_rows)
+    mismatches = verify_row_counts(conn, backup.row_counts, tables, extra_rows, loaded=rows_by_table,
+                                   loaded_only=extension_config_tables(backup.entries))
     summary["verified"] = True
     summary["verified_tables"] = len(backup.row_counts) if tables is None else len(tables)
     summary["mismatches"] = [m.describe() for m in mismatches]
@@ -389,6 +408,30 @@ def _mismatch_error(mismatches: list[Mismatch]) -> RestoreError:
     more = f" (and {len(mismatches) - 10} more)" if len(mismatches) > 10 else ""
     return RestoreError(f"row counts differ from row_counts.json for {len(mismatches)} table(s): {names}{more}",
                         EXIT_VERIFY_MISMATCH)
+
+
+def skip_groups(skipped: list[dict[str, Any]]) -> str:
+    """``12 TABLE, 40 ACL, ...``: the skip report on a terminal, by kind, largest first.
+    A Supabase target skips hundreds of entries; one line per entry buried the few that matter."""
+    counts: dict[str, int] = {}
+    for sk in skipped:
+        counts[sk.get("kind", "statement")] = counts.get(sk.get("kind", "statement"), 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def write_skip_report(backup: Backup, skipped: list[dict[str, Any]]) -> str | None:
+    """Write the full skip list beside the backup directory (``<name>.skipped.json``, 0600);
+    None when that directory is not writable (a read-only CI artifact): --json has it too."""
+    if not skipped or backup.bare_script:
+        return None
+    path = backup.path.parent / f"{backup.path.name}.skipped.json"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(skipped, fh, indent=1)
+    except OSError:
+        return None
+    return str(path)
 
 
 def _print_summary(out: Output, s: dict[str, Any], failures: list[Failure], mismatches: list[Mismatch]) -> None:
@@ -414,9 +457,10 @@ def _print_summary(out: Output, s: dict[str, Any], failures: list[Failure], mism
         print(f"   --clean: dropped {s['cleaned']} object(s) first")
     skipped = s.get("skipped") or []
     if s.get("skip_existing"):
-        print(f"   Skipped (already in the target, or not allowed): {len(skipped)}")
-        for sk in skipped:
-            print(f"     - {sk['entry']}: {sk['reason']}")
+        print(f"   Skipped (already in the target, or not allowed): {len(skipped)}"
+              + (f" ({skip_groups(skipped)})" if skipped else ""))
+        if s.get("skipped_file"):
+            print(f"   The full list: {s['skipped_file']} (and in --json)")
     if failures:
         print(f"   Failed statements: {len(failures)}")
     print(f"   Duration: {s.get('duration_s', 0):.1f} s")
