@@ -32,9 +32,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
-import pgtest  # noqa: E402
+from tests.support import pgtest
 
 BATCH = 500  # tables per transaction: each new relation holds a lock until commit
 

@@ -38,9 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
-import pgtest  # noqa: E402
+from tests.support import pgtest
 
 
 # -- dataset --------------------------------------------------------------------------------

@@ -28,10 +28,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import pgtest  # noqa: E402
-from pgtest import PgServer, ServerUnavailable  # noqa: E402
+from tests.support import pgtest
+from tests.support.pgtest import PgServer, ServerUnavailable
 
 
 def pytest_addoption(parser):

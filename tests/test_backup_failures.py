@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-import pgtest
-from helpers import (PydumpRun, assert_clean_failure, backup_dirs, leftovers, load_json, run_pydump, scratch_db,
+from tests.support import pgtest
+from tests.support.helpers import (PydumpRun, assert_clean_failure, backup_dirs, leftovers, load_json, run_pydump, scratch_db,
                      start_pydump)
 
 BIG_ROWS = 100_000

@@ -23,10 +23,10 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 import dumper
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
 from dumper.cli import build_parser
-from helpers import (backup_dirs, decompress, dump_ok, load_json, read_script, run_pydump, scratch_db, temp_role,
+from tests.support.helpers import (backup_dirs, decompress, dump_ok, load_json, read_script, run_pydump, scratch_db, temp_role,
                      user_tables)
 
 FILES = ("backup.sql.gz", "restore.sh", "restore-full.sh", "metadata.json", "row_counts.json", "toc.json")

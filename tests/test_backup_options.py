@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-import oracle
-import pgtest
-from helpers import (REPO_ROOT, assert_clean_failure, backup_dirs, copy_blocks, dump_ok, leftovers, load_json,
+from tests.support import oracle
+from tests.support import pgtest
+from tests.support.helpers import (REPO_ROOT, assert_clean_failure, backup_dirs, copy_blocks, dump_ok, leftovers, load_json,
                      pydump_env, read_script, run_pydump, scratch_db, spec_category, user_tables)
 
 ALL_CATEGORIES = ("core", "auth", "storage", "org_data", "transient")

@@ -12,8 +12,8 @@ import re
 import uuid
 from pathlib import Path
 
-import pgtest
-from helpers import backup_dirs, dump_ok, leftovers, load_json, run_pydump
+from tests.support import pgtest
+from tests.support.helpers import backup_dirs, dump_ok, leftovers, load_json, run_pydump
 
 FIXTURE_RUN = "80000000-0000-4000-8000-000000000001"  # the fixture's own sample rows
 

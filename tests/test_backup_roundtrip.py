@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-import oracle
-from helpers import copy_blocks, dump_ok, load_json, read_script, run_pydump, scratch_db, user_tables
+from tests.support import oracle
+from tests.support.helpers import copy_blocks, dump_ok, load_json, read_script, run_pydump, scratch_db, user_tables
 
 pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-import pgtest
+from tests.support import pgtest
 from dumper.catalog import versions
 
 pytestmark = pytest.mark.all_versions

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import oracle
+from tests.support import oracle
 
 ROOT = Path(__file__).resolve().parent.parent
 SPLIT = {"PYDUMP_SPLIT_MIN_PAGES": "8"}

@@ -26,9 +26,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-import oracle
-import pgtest
-from helpers import assert_clean_failure, dump_ok, run_pydump
+from tests.support import oracle
+from tests.support import pgtest
+from tests.support.helpers import assert_clean_failure, dump_ok, run_pydump
 from restore.cli import main as pyrestore_main
 
 pytestmark = pytest.mark.all_versions

@@ -33,12 +33,12 @@ from pathlib import Path
 
 import pytest
 
-import oracle
-import pgtest
-import registry_servers
-from pgtest import PgServer
+from tests.support import oracle
+from tests.support import pgtest
+from tests.support import registry_servers
+from tests.support.pgtest import PgServer
 from restore.cli import main
-from test_restore_dumper import pydump
+from tests.support.helpers import pydump
 
 pytestmark = pytest.mark.all_versions  # fixture-based tests: wherever the extensions install
 

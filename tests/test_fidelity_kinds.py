@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
 
 pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
 

@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
 
 pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
 

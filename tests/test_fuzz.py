@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
 
 pytestmark = pytest.mark.all_versions  # value and name round trips depend on the server version
 

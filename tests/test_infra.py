@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
 
 pytestmark = pytest.mark.all_versions  # every server the tests can start must work
 

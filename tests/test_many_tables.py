@@ -22,9 +22,9 @@ from typing import Callable, Iterator
 import psycopg
 import pytest
 
-import oracle
-import pgtest
-from helpers import assert_clean_failure, backup_dirs, dump_ok, leftovers, load_json, run_pydump, start_pydump
+from tests.support import oracle
+from tests.support import pgtest
+from tests.support.helpers import assert_clean_failure, backup_dirs, dump_ok, leftovers, load_json, run_pydump, start_pydump
 
 TABLES = 3000
 #: a default-sized lock table: guaranteed 64 × 20 = 1,280 entries; a lone session gets ~2,500

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
 
 ROOT = Path(__file__).resolve().parent.parent
 

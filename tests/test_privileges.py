@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
 
 pytestmark = pytest.mark.all_versions  # what a new database starts with depends on the major
 

@@ -17,15 +17,13 @@ import hashlib
 import json
 import re
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-import pgtest
+from tests.support import pgtest
 from dumper.redact import auth_rules
-from test_security import _env, all_backup_bytes, backup_dir, run_pydump
+from tests.support.helpers import all_backup_bytes, backup_dir, dump, run_pyrestore
 
 UNKNOWN_DDL = """
 ALTER TABLE auth.users ADD COLUMN mystery_secret text;
@@ -120,7 +118,7 @@ def test_redact_auth_fails_closed_on_gotrue(fixture_db, make_db, tmp_path):
     unplanted = [f"{t}.{c}" for t, cols in MUST_REDACT.items() for c in cols if (t, c) not in planted]
     assert not unplanted, f"no marker in {unplanted}"
 
-    proc = run_pydump(src, tmp_path / "out", "--redact-auth", "-j", "2", "--csv", "all")
+    proc = dump(src, tmp_path / "out", "--redact-auth", "-j", "2", "--csv", "all")
     d = backup_dir(proc, tmp_path)
     files = all_backup_bytes(d)
     seen = {**files, "stdout": proc.stdout.encode(), "stderr": proc.stderr.encode()}
@@ -153,8 +151,7 @@ def test_redact_auth_fails_closed_on_gotrue(fixture_db, make_db, tmp_path):
 
 
 def _restore_ok(d: Path, target: str) -> None:
-    r = subprocess.run([sys.executable, "-m", "restore", str(d), target, "--no-report"], capture_output=True,
-                       text=True, env=_env(), timeout=300, stdin=subprocess.DEVNULL)
+    r = run_pyrestore([str(d), target, "--no-report"], timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "error" not in r.stderr.lower(), r.stderr
 
@@ -162,7 +159,7 @@ def _restore_ok(d: Path, target: str) -> None:
 def test_redacted_gotrue_values_keep_their_class(fixture_db, make_db, tmp_path):
     """The fixture's own rows (equal numeric OTPs, '   ', '12 34', '', NULL, token chains)."""
     src = fixture_db("gotrue_auth")
-    d = backup_dir(run_pydump(src, tmp_path / "out", "--redact-auth"), tmp_path)
+    d = backup_dir(dump(src, tmp_path / "out", "--redact-auth"), tmp_path)
     copy = make_db("gotrue_redacted")
     _restore_ok(d, copy)
     with pgtest.connect(copy) as conn:
@@ -199,14 +196,14 @@ def test_redact_pattern_takes_user_columns(make_db, tmp_path):
         CREATE TABLE public.api_keys (id int PRIMARY KEY, name text, key text UNIQUE, pin varchar(6), meta jsonb);
         INSERT INTO public.api_keys VALUES (1, 'ci', 'sk_live_USERSECRET1', '004211', '{"k": "USERSECRET2"}'),
                                            (2, 'web', 'sk_live_USERSECRET3', '004211', NULL);""")
-    proc = run_pydump(src, tmp_path / "out", "--redact", "public.api_keys.key", "--redact", "public.*.[mp]*")
+    proc = dump(src, tmp_path / "out", "--redact", "public.api_keys.key", "--redact", "public.*.[mp]*")
     d = backup_dir(proc, tmp_path)
     blob = b"\n".join(all_backup_bytes(d).values())
     assert b"USERSECRET" not in blob and b"004211" not in blob
     assert b"\tci\t" in blob, "a column no pattern names was redacted"
     meta = json.loads((d / "metadata.json").read_text())
     assert meta["redacted"] == {"public.api_keys": ["key", "pin", "meta"]}, meta["redacted"]
-    bad = run_pydump(src, tmp_path / "out2", "--redact", "api_keys.key")
+    bad = dump(src, tmp_path / "out2", "--redact", "api_keys.key")
     assert bad.returncode == 2 and "SCHEMA.TABLE.COLUMN" in bad.stderr, bad.stderr
 
 
@@ -227,7 +224,7 @@ def test_no_secret_in_statement_text(private_server, tmp_path):
         conn.execute("SELECT pg_stat_statements_reset()")
     log_start = server.log_path.stat().st_size
     for jobs in ("1", "2"):
-        proc = run_pydump(src, tmp_path / f"out{jobs}", "--redact-auth", "-j", jobs)
+        proc = dump(src, tmp_path / f"out{jobs}", "--redact-auth", "-j", jobs)
         backup_dir(proc, tmp_path)
     log = server.log_path.read_bytes()[log_start:].decode(errors="replace")
     with pgtest.connect(src) as conn:
@@ -264,15 +261,14 @@ def _pieces(form: str) -> list[str]:
 def test_malformed_dsn_never_echoes_the_password(pg_server, make_db, tmp_path, tool, form):
     dsn = BAD_DSNS[form].format(port=pgtest._free_port())
     if tool == "pydump":
-        proc = run_pydump(dsn, tmp_path / "out", report=True, timeout=60)
+        proc = dump(dsn, tmp_path / "out", report=True, timeout=60)
         code = 3
     else:
         good = make_db("dsnsrc")
-        d = backup_dir(run_pydump(good, tmp_path / "out"), tmp_path)
-        proc = subprocess.run([sys.executable, "-m", "restore", str(d), dsn], capture_output=True, text=True,
-                              env=_env(), timeout=60, stdin=subprocess.DEVNULL)
-        from restore.errors import EXIT_CONNECTION
-        code = EXIT_CONNECTION
+        d = backup_dir(dump(good, tmp_path / "out"), tmp_path)
+        proc = run_pyrestore([str(d), dsn], timeout=60)
+        from dumper.errors import ExitCode
+        code = ExitCode.CONNECT
     out = proc.stdout + proc.stderr
     for piece in _pieces(form):
         assert piece not in out, f"{tool} printed {piece!r}: {out}"

@@ -15,7 +15,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,58 +22,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
+from tests.support.helpers import (PydumpRun, dump, dump_args, pydump, run_pydump, run_pyrestore,
+                                   start_pydump, wait_for_copy)
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 # --------------------------------------------------------------------------- helpers
-
-def _env(**extra: str) -> dict[str, str]:
-    """A clean environment: no PG* variables or DATABASE_URL leaking in from the caller."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PG") and k != "DATABASE_URL"}
-    env["PGCONNECT_TIMEOUT"] = "10"
-    env.update(extra)
-    return env
-
-
-def pydump_cmd(dsn: str | None, out: Path | str, *args: str, report: bool = False) -> list[str]:
-    cmd = [sys.executable, "-m", "dumper"]
-    if dsn is not None:
-        cmd.append(dsn)
-    cmd += ["--out", str(out), "--json", *args]
-    if not report:
-        cmd.append("--no-report")
-    return cmd
-
-
-def run_pydump(dsn: str | None, out: Path | str, *args: str, report: bool = False,
-               env: dict | None = None, timeout: float = 180, cwd: Path | None = None,
-               **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(pydump_cmd(dsn, out, *args, report=report), capture_output=True,
-                          text=True, timeout=timeout, env=env or _env(), stdin=subprocess.DEVNULL,
-                          cwd=str(cwd or Path(out).parent), **kw)
-
-
-def dump_ok(dsn: str, out: Path, *args: str, **kw) -> Path:
-    proc = run_pydump(dsn, out, *args, **kw)
-    assert proc.returncode == 0, f"pydump failed ({proc.returncode}):\n{proc.stderr}"
-    assert "Traceback" not in proc.stderr
-    res = json.loads(proc.stdout)
-    assert res["ok"] is True
-    d = Path(res["backup_dir"])
-    if not d.is_absolute():
-        d = (Path(kw.get("cwd") or out.parent) / d).resolve()
-    assert d.is_dir()
-    return d
-
-
-def pyrestore(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "restore", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env or _env(), stdin=subprocess.DEVNULL)
-
 
 def assert_one_error_line(stderr: str, prog: str = "pydump") -> str:
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
@@ -92,26 +47,6 @@ def complete_backups(d: Path) -> list[str]:
     return sorted(n for n in entries(d) if not n.startswith(".") and (d / n).is_dir())
 
 
-def wait_for_copy(dsn: str, table_hint: str, timeout: float = 60,
-                  proc: subprocess.Popen | None = None) -> int:
-    """Poll pg_stat_activity until pydump's snapshot session runs a COPY of ``table_hint``;
-    returns that backend's pid."""
-    deadline = time.monotonic() + timeout
-    with pgtest.connect(dsn) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'pydump%%'"
-                " AND state = 'active' AND query ILIKE 'COPY%%' AND query LIKE %s",
-                (f"%{table_hint}%",)).fetchone()
-            if row:
-                return row[0]
-            if proc is not None and proc.poll() is not None:
-                out, err = proc.communicate()
-                raise AssertionError(f"pydump ended before its COPY was seen ({proc.returncode}): {err}")
-            time.sleep(0.005)
-    raise AssertionError("pydump's COPY never showed up in pg_stat_activity")
-
-
 def fill_big_table(run_sql, dsn: str, rows: int = 400_000) -> None:
     run_sql(dsn, f"""
         CREATE TABLE public.big (id bigint PRIMARY KEY, payload text NOT NULL);
@@ -119,13 +54,6 @@ def fill_big_table(run_sql, dsn: str, rows: int = 400_000) -> None:
           FROM generate_series(1, {rows}) g;
         ANALYZE public.big;
     """)
-
-
-def start_pydump(dsn: str, out: Path, *args: str, report: bool = False,
-                 env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(pydump_cmd(dsn, out, *args, report=report), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                            env=env or _env(), cwd=str(out.parent))
 
 
 def count(dsn: str, sql: str):
@@ -256,7 +184,7 @@ def test_consistent_snapshot_under_concurrent_writes(make_db, run_sql, tmp_path,
         while writer.commits < 20 and writer.is_alive() and time.monotonic() - t_wait < 30:
             time.sleep(0.01)
         t0 = time.monotonic()
-        proc = run_pydump(src, tmp_path / "out", "-j", str(jobs), "--csv", "none")
+        proc = dump(src, tmp_path / "out", "-j", str(jobs), "--csv", "none")
         t1 = time.monotonic()
     finally:
         writer.stop_event.set()
@@ -311,7 +239,7 @@ def test_lock_wait_timeout_fails_clearly(db, run_sql, tmp_path):
     with pgtest.connect(db, autocommit=False) as holder:
         holder.execute("LOCK TABLE public.busy IN ACCESS EXCLUSIVE MODE")
         t0 = time.monotonic()
-        proc = run_pydump(db, out, "--lock-wait-timeout", "500", timeout=60)
+        proc = dump(db, out, "--lock-wait-timeout", "500", timeout=60)
         elapsed = time.monotonic() - t0
         holder.rollback()
     assert proc.returncode == 6, proc.stderr
@@ -330,7 +258,7 @@ def test_table_dropped_while_waiting_for_its_lock(db, run_sql, tmp_path):
     out.mkdir()
     with pgtest.connect(db, autocommit=False) as holder:
         holder.execute("DROP TABLE public.doomed")  # holds ACCESS EXCLUSIVE until commit
-        proc = start_pydump(db, out, "--lock-wait-timeout", "20000")
+        proc = start_pydump(dump_args(db, out, "--lock-wait-timeout", "20000"), cwd=out.parent)
         try:
             # wait until pydump is blocked on the lock, then let the DROP commit
             deadline = time.monotonic() + 30
@@ -371,9 +299,9 @@ def test_connection_terminated_mid_copy_reports_failure(db, run_sql, tmp_path):
     fill_big_table(run_sql, db)
     out = tmp_path / "out"
     out.mkdir()
-    proc = start_pydump(db, out, report=True)
+    proc = start_pydump(dump_args(db, out, report=True), cwd=out.parent)
     try:
-        backend = wait_for_copy(db, "big", proc=proc)
+        backend = wait_for_copy(db, proc, "big")[0]
         os.kill(proc.pid, signal.SIGSTOP)  # keep it mid-COPY while the server kills its session
         try:
             with pgtest.connect(db) as conn:
@@ -407,9 +335,9 @@ def test_server_stopped_mid_dump(private_server, run_sql, tmp_path):
     run_sql(dsn, "CHECKPOINT")  # the test server runs with fsync off: make the table durable
     out = tmp_path / "out"
     out.mkdir()
-    proc = start_pydump(dsn, out, report=True)
+    proc = start_pydump(dump_args(dsn, out, report=True), cwd=out.parent)
     try:
-        wait_for_copy(dsn, "big", proc=proc)
+        wait_for_copy(dsn, proc, "big")
         os.kill(proc.pid, signal.SIGSTOP)
         try:
             server.stop(mode="immediate")
@@ -438,9 +366,9 @@ def test_signal_mid_dump(db, run_sql, tmp_path, sig):
     fill_big_table(run_sql, db)
     out = tmp_path / "out"
     out.mkdir()
-    proc = start_pydump(db, out, "-j", "2")
+    proc = start_pydump(dump_args(db, out, "-j", "2"), cwd=out.parent)
     try:
-        wait_for_copy(db, "big", proc=proc)
+        wait_for_copy(db, proc, "big")
         os.kill(proc.pid, signal.SIGSTOP)
         os.kill(proc.pid, sig)
         t0 = time.monotonic()
@@ -481,7 +409,7 @@ def tmpfs(path: Path, options: str):
 def test_disk_full(db, run_sql, tmp_path):
     fill_big_table(run_sql, db, rows=100_000)  # ~7 MB of COPY text, hardly compressible md5s
     with tmpfs(tmp_path / "small", "size=256k") as mnt:
-        proc = run_pydump(db, mnt, "--csv", "all", cwd=tmp_path)
+        proc = dump(db, mnt, "--csv", "all", cwd=tmp_path)
         left = entries(mnt)
     assert proc.returncode == 5, proc.stderr
     line = assert_one_error_line(proc.stderr)
@@ -492,13 +420,13 @@ def test_disk_full(db, run_sql, tmp_path):
 def test_keep_removes_only_the_oldest_complete_backups(db, run_sql, tmp_path):
     run_sql(db, "CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1);")
     out = tmp_path / "out"
-    made = [dump_ok(db, out).name for _ in range(4)]
+    made = [pydump(db, out).name for _ in range(4)]
     assert complete_backups(out) == sorted(made)
     (out / ".19990101_000000.partial").mkdir()
     (out / ".19990101_000000.partial" / "x").write_text("in progress")
     (out / "notes.txt").write_text("not a backup")
     (out / "20000101_000000").mkdir()  # named like a backup but without metadata.json: not ours
-    newest = dump_ok(db, out, "--keep", "2").name
+    newest = pydump(db, out, "--keep", "2").name
     assert complete_backups(out) == sorted([made[-1], newest, "20000101_000000"])
     assert (out / ".19990101_000000.partial" / "x").read_text() == "in progress"
     assert (out / "notes.txt").read_text() == "not a backup"
@@ -591,7 +519,7 @@ def _user_relations(dsn: str) -> list[str]:
 
 def test_every_file_is_listed_with_its_checksum(db, run_sql, tmp_path):
     run_sql(db, INTEGRITY_DB)
-    backup = dump_ok(db, tmp_path / "out")
+    backup = pydump(db, tmp_path / "out")
     meta = json.loads((backup / "metadata.json").read_text())
     on_disk = {p.relative_to(backup).as_posix() for p in backup.rglob("*") if p.is_file()}
     assert set(meta["files"]) == on_disk - {"metadata.json"}
@@ -604,7 +532,7 @@ def test_every_file_is_listed_with_its_checksum(db, run_sql, tmp_path):
 
 def test_check_and_verify_detect_every_corruption(db, run_sql, tmp_path):
     run_sql(db, INTEGRITY_DB)
-    good = dump_ok(db, tmp_path / "out")
+    good = pydump(db, tmp_path / "out")
     for cmd in (["pyrestore", "--check"], ["pydump", "--verify"]):
         proc = _verify_cmd(cmd, good)
         assert proc.returncode == 0, f"{' '.join(cmd)} rejects an intact backup: {proc.stderr}"
@@ -623,23 +551,22 @@ def test_check_and_verify_detect_every_corruption(db, run_sql, tmp_path):
     assert not missed, "\n".join(missed)
 
 
-def _verify_cmd(cmd: list[str], backup: Path) -> subprocess.CompletedProcess:
+def _verify_cmd(cmd: list[str], backup: Path) -> PydumpRun:
     if cmd[0] == "pyrestore":
-        return pyrestore("--check", str(backup), timeout=120)
-    return subprocess.run([sys.executable, "-m", "dumper", "--verify", str(backup)], capture_output=True,
-                          text=True, timeout=120, env=_env(), stdin=subprocess.DEVNULL)
+        return run_pyrestore(["--check", str(backup)], timeout=120)
+    return run_pydump(["--verify", str(backup)], timeout=120)
 
 
 def test_restore_refuses_a_damaged_backup_unless_forced(db, make_db, run_sql, tmp_path):
     run_sql(db, INTEGRITY_DB)
-    good = dump_ok(db, tmp_path / "out")
+    good = pydump(db, tmp_path / "out")
     for name in ("flipped byte in a CSV", "flipped byte in backup.sql.gz", "missing CSV",
                  "flipped byte in row_counts.json"):
         bad = tmp_path / re.sub(r"\W+", "_", name)
         shutil.copytree(good, bad)
         CORRUPTIONS[name][0](bad)
         target = make_db("refuse")
-        proc = pyrestore(str(bad), target, "--no-report")
+        proc = run_pyrestore([str(bad), target, "--no-report"])
         assert proc.returncode not in (0, 1), f"{name}: pyrestore restored it ({proc.returncode}) {proc.stderr}"
         assert "Traceback" not in proc.stderr
         assert _user_relations(target) == [], f"{name}: the target was changed"
@@ -648,7 +575,7 @@ def test_restore_refuses_a_damaged_backup_unless_forced(db, make_db, run_sql, tm
     shutil.copytree(good, bad)
     CORRUPTIONS["flipped byte in a CSV"][0](bad)
     target = make_db("forced")
-    proc = pyrestore(str(bad), target, "--force", "--no-report")
+    proc = run_pyrestore([str(bad), target, "--force", "--no-report"])
     assert proc.returncode == 0, proc.stderr
     assert oracle.table_hashes(target) == oracle.table_hashes(db)
 
@@ -658,12 +585,12 @@ def test_restore_of_a_damaged_backup_in_one_transaction_leaves_target_unchanged(
     """Damage that only a full read notices (checksums fixed up): the restore fails
     (non-zero), and with --single-transaction nothing of it remains in the target."""
     run_sql(db, INTEGRITY_DB)
-    good = dump_ok(db, tmp_path / "out")
+    good = pydump(db, tmp_path / "out")
     bad = tmp_path / "bad"
     shutil.copytree(good, bad)
     CORRUPTIONS[name][0](bad)
     target = make_db("onetx")
-    proc = pyrestore(str(bad), target, "--single-transaction", "--no-report")
+    proc = run_pyrestore([str(bad), target, "--single-transaction", "--no-report"])
     assert proc.returncode not in (0, 1), f"pyrestore accepted it ({proc.returncode}): {proc.stderr}"
     assert "Traceback" not in proc.stderr
     if "row_counts" in name:
@@ -715,7 +642,7 @@ def _closed_dsn() -> str:
 
 def test_unreachable_host(tmp_path):
     dsn = _closed_dsn()
-    _expect_error(run_pydump(dsn, tmp_path / "out", timeout=60), 3)
+    _expect_error(dump(dsn, tmp_path / "out", timeout=60), 3)
     assert entries(tmp_path / "out") == []
 
 
@@ -723,14 +650,14 @@ def test_wrong_password(pg_server, password_role, tmp_path):
     name, password = password_role
     wrong = password[::-1]
     dsn = pg_server.dsn(user=name, password=wrong, tcp=True)
-    line = _expect_error(run_pydump(dsn, tmp_path / "out", timeout=60), 3)
+    line = _expect_error(dump(dsn, tmp_path / "out", timeout=60), 3)
     assert wrong not in line and password not in line
     assert entries(tmp_path / "out") == []
 
 
 def test_database_does_not_exist(pg_server, tmp_path):
     dsn = pg_server.dsn("no_such_database_pydump")
-    _expect_error(run_pydump(dsn, tmp_path / "out", timeout=60), 3, "no_such_database_pydump")
+    _expect_error(dump(dsn, tmp_path / "out", timeout=60), 3, "no_such_database_pydump")
 
 
 @pytest.mark.parametrize("content,code", [
@@ -744,17 +671,17 @@ def test_bad_category_file(tmp_path, content, code):
     the DSN points at a closed port, which would give exit 3)."""
     cats = tmp_path / "cats.toml"
     cats.write_text(content)
-    _expect_error(run_pydump(_closed_dsn(), tmp_path / "out", "--categories", str(cats)), code, "categor")
+    _expect_error(dump(_closed_dsn(), tmp_path / "out", "--categories", str(cats)), code, "categor")
     assert entries(tmp_path / "out") == []
 
 
 def test_missing_category_file(tmp_path):
-    _expect_error(run_pydump(_closed_dsn(), tmp_path / "out", "--categories", str(tmp_path / "nope.toml")), 2)
+    _expect_error(dump(_closed_dsn(), tmp_path / "out", "--categories", str(tmp_path / "nope.toml")), 2)
 
 
 def test_pattern_matching_nothing_is_a_warning(db, run_sql, tmp_path):
     run_sql(db, "CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1);")
-    proc = run_pydump(db, tmp_path / "out", "-t", "public.no_such_table*")
+    proc = dump(db, tmp_path / "out", "-t", "public.no_such_table*")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     warn = [ln for ln in proc.stderr.splitlines() if ln.strip()]
@@ -766,15 +693,15 @@ def test_pattern_matching_nothing_is_a_warning(db, run_sql, tmp_path):
 @pytest.mark.parametrize("args", [["--schema-only", "--data-only"], ["-s", "-a"], ["--jobs", "0"],
                                   ["--compress", "brotli"], ["--keep", "0"]])
 def test_conflicting_options(tmp_path, args):
-    _expect_error(run_pydump(_closed_dsn(), tmp_path / "out", *args), 2)
+    _expect_error(dump(_closed_dsn(), tmp_path / "out", *args), 2)
     assert entries(tmp_path / "out") == []
 
 
 def test_out_on_read_only_filesystem(db, run_sql, tmp_path):
     run_sql(db, "CREATE TABLE public.t (id int);")
     with tmpfs(tmp_path / "ro", "ro,size=64k") as ro:
-        proc_direct = run_pydump(db, ro, cwd=tmp_path)
-        proc_sub = run_pydump(db, ro / "sub", cwd=tmp_path)
+        proc_direct = dump(db, ro, cwd=tmp_path)
+        proc_sub = dump(db, ro / "sub", cwd=tmp_path)
         left = entries(ro)
     _expect_error(proc_direct, 5)
     _expect_error(proc_sub, 5)
@@ -784,17 +711,17 @@ def test_out_on_read_only_filesystem(db, run_sql, tmp_path):
 def test_out_below_a_regular_file(db, tmp_path):
     f = tmp_path / "afile"
     f.write_text("x")
-    _expect_error(run_pydump(db, f / "sub", cwd=tmp_path), 5)
+    _expect_error(dump(db, f / "sub", cwd=tmp_path), 5)
     assert f.read_text() == "x"
 
 
 def test_backup_from_a_newer_pydump(db, run_sql, tmp_path):
     run_sql(db, "CREATE TABLE public.t (id int); INSERT INTO public.t VALUES (1);")
-    backup = dump_ok(db, tmp_path / "out")
+    backup = pydump(db, tmp_path / "out")
     meta = json.loads((backup / "metadata.json").read_text())
     meta["format"] = 99
     (backup / "metadata.json").write_text(json.dumps(meta))
-    proc = pyrestore("--check", str(backup))
+    proc = run_pyrestore(["--check", str(backup)])
     assert proc.returncode == 2, proc.stderr
     errs = [ln for ln in proc.stderr.splitlines() if ln.startswith("pyrestore: error:")]
     assert errs and "format" in errs[0].lower(), proc.stderr

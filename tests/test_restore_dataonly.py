@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
 from restore.cli import main
-from test_restore_dumper import pydump
+from tests.support.helpers import pydump
 
 FIXTURES = sorted(p.stem for p in pgtest.FIXTURES_DIR.glob("*.sql") if p.stem != "kinds_contrib")
 

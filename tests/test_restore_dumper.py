@@ -9,17 +9,13 @@ target had before it began, so a fresh copy gets no row of pyrestore's own).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
-import oracle
-import pgtest
-from helpers import CYCLES
+from tests.support import oracle
+from tests.support import pgtest
+from tests.support.helpers import CYCLES, dbname, pydump, pyrestore
 from restore.cli import main
 
 pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
@@ -27,28 +23,6 @@ pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
 #: Every fixture present (others add fixtures while this file exists); contrib-only ones skip where unavailable.
 FIXTURES = sorted(p.stem for p in pgtest.FIXTURES_DIR.glob("*.sql"))
 
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
-    env["PGTZ"] = "UTC"
-    return env
-
-
-def pydump(dsn: str, out: Path, *extra: str) -> Path:
-    """Run the dumper; the backup directory it reports."""
-    proc = subprocess.run([sys.executable, "-m", "dumper", dsn, "--out", str(out), "--no-report", "--json", *extra],
-                          capture_output=True, text=True, env=_env(), timeout=180)
-    assert proc.returncode == 0, f"pydump failed ({proc.returncode}): {proc.stderr}\n{proc.stdout}"
-    return Path(json.loads(proc.stdout)["backup_dir"])
-
-
-def pyrestore(*args: str) -> int:
-    return main([*args, "--quiet", "--no-report"])
-
-
-def dbname(dsn: str) -> str:
-    return str(conninfo_to_dict(dsn)["dbname"])
 
 
 @pytest.mark.parametrize("fixture", FIXTURES)

@@ -2,29 +2,12 @@
 ``--single-transaction`` nothing of the backup is left in the target."""
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-import pgtest
-from test_restore_dumper import _env, pydump
-
-
-def _wait_for_copy(dsn: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    with pgtest.connect(dsn) as conn:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"pyrestore ended before its COPY was seen: {proc.communicate()}")
-            row = conn.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = 'pyrestore'"
-                               " AND state = 'active' AND query ILIKE 'COPY%%big%%'").fetchone()
-            if row:
-                return
-            time.sleep(0.02)
-    raise AssertionError("pyrestore's COPY never showed up")
+from tests.support import pgtest
+from tests.support.helpers import pydump, start_pyrestore, wait_for_copy
 
 
 @pytest.mark.parametrize("single", [False, True], ids=["autocommit", "single-transaction"])
@@ -38,11 +21,9 @@ def test_target_dies_mid_restore(private_server, run_sql, tmp_path: Path, single
     backup = pydump(src, tmp_path / "b")
     dst = server.create_database("dst")
     run_sql(dst, "CHECKPOINT")
-    cmd = [sys.executable, "-m", "restore", str(backup), dst, "--no-report", "--quiet"] + (["--single-transaction"] if single else [])
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
-                            stdin=subprocess.DEVNULL)
+    proc = start_pyrestore([str(backup), dst, "--no-report", "--quiet"] + (["--single-transaction"] if single else []))
     try:
-        _wait_for_copy(dst, proc)
+        wait_for_copy(dst, proc, "big", app="pyrestore")
         server.stop(mode="immediate")
         _, stderr = proc.communicate(timeout=60)
     finally:

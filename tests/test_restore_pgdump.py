@@ -20,9 +20,9 @@ import pytest
 import zstandard
 from psycopg import sql
 
-import oracle
-import pgtest
-from helpers import CYCLES
+from tests.support import oracle
+from tests.support import pgtest
+from tests.support.helpers import CYCLES
 from restore.cli import main
 
 _HEADER = re.compile(r"^-- (?:Data for )?Name: (.*); Type: (.*); Schema: (.*); Owner: (.*)$")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
 from restore.cli import main
-from test_restore_dumper import pydump
+from tests.support.helpers import pydump
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-import oracle
-import pgtest
-from test_restore_dumper import CYCLES, pydump
+from tests.support import oracle
+from tests.support import pgtest
+from tests.support.helpers import CYCLES, pydump
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
 from restore.cli import main
-from test_restore_dumper import dbname, pydump
+from tests.support.helpers import dbname, pydump
 
 ROLE = "sb_restorer"
 

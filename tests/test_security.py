@@ -14,63 +14,19 @@ import secrets
 import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
+from tests.support.helpers import all_backup_bytes, backup_dir, dump, pydump, run_pyrestore
 from dumper.redact import auth_rules
 
 PWNED_GLOB = "/tmp/pwned_*"
 
 
 # --------------------------------------------------------------------------- helpers
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
-    env["PGCONNECT_TIMEOUT"] = "10"
-    env.update(extra)
-    return env
-
-
-def run_pydump(dsn: str | None, out: Path, *args: str, report: bool = False, env: dict | None = None,
-               timeout: float = 180, cwd: Path | None = None, **kw) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "dumper"] + ([dsn] if dsn is not None else [])
-    cmd += ["--out", str(out), "--json", *args] + ([] if report else ["--no-report"])
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env or _env(),
-                          stdin=subprocess.DEVNULL, cwd=str(cwd or out.parent), **kw)
-
-
-def backup_dir(proc: subprocess.CompletedProcess, base: Path) -> Path:
-    assert proc.returncode == 0, f"pydump failed ({proc.returncode}):\n{proc.stderr}"
-    assert "Traceback" not in proc.stderr
-    d = Path(json.loads(proc.stdout)["backup_dir"])
-    return d if d.is_absolute() else (base / d).resolve()
-
-
-def dump_ok(dsn: str, out: Path, *args: str, **kw) -> Path:
-    proc = run_pydump(dsn, out, *args, **kw)
-    return backup_dir(proc, Path(kw.get("cwd") or out.parent))
-
-
-def all_backup_bytes(d: Path) -> dict[str, bytes]:
-    """Every file of a backup, decompressed where it is compressed."""
-    out = {}
-    for p in sorted(d.rglob("*")):
-        if not p.is_file():
-            continue
-        data = p.read_bytes()
-        if p.name.endswith(".gz"):
-            data = gzip.decompress(data)
-        elif p.name.endswith(".zst"):
-            import zstandard
-
-            data = zstandard.ZstdDecompressor().decompressobj().decompress(data)
-        out[p.relative_to(d).as_posix()] = data
-    return out
-
 
 def script_text(d: Path) -> str:
     return gzip.decompress((d / "backup.sql.gz").read_bytes()).decode()
@@ -91,7 +47,7 @@ def test_private_permissions_whatever_the_umask(fixture_db, tmp_path):
     db = fixture_db("supabase")
     out = tmp_path / "out"
     out.mkdir(mode=0o755)
-    proc = run_pydump(db, out, preexec_fn=lambda: os.umask(0))
+    proc = dump(db, out, preexec_fn=lambda: os.umask(0))
     d = backup_dir(proc, tmp_path)
     paths = [d, *d.rglob("*")]
     assert any(p.suffix == ".csv" for p in paths), "expected CSV files in data/"
@@ -175,26 +131,25 @@ def test_password_never_leaks(pg_server, make_db, run_sql, pw_role, tmp_path, ho
     dbname = conninfo_to_dict(src)["dbname"]
     dsn = pg_server.dsn(dbname, user=user, tcp=True)  # no password in the DSN
     if how == "PGPASSWORD":
-        env = _env(PGPASSWORD=password)
+        env = {"PGPASSWORD": password}
     else:
         passfile = tmp_path / "pgpass"
         passfile.write_text(f"{pg_server.tcp_host}:{pg_server.port}:*:{user}:{password}\n")
         passfile.chmod(0o600)
-        env = _env(PGPASSFILE=str(passfile))
+        env = {"PGPASSFILE": str(passfile)}
     out = tmp_path / "out"
-    proc = run_pydump(dsn, out, report=True, env=env)
+    proc = dump(dsn, out, report=True, env=env)
     d = backup_dir(proc, tmp_path)
     seen: dict[str, str | bytes] = {f"backup:{k}": v for k, v in all_backup_bytes(d).items()}
     seen.update({"pydump stdout": proc.stdout, "pydump stderr": proc.stderr})
     # a failing run prints the connection problem: still no password
-    bad = run_pydump(pg_server.dsn("no_such_db_for_pw", user=user, tcp=True), tmp_path / "out2", env=env)
+    bad = dump(pg_server.dsn("no_such_db_for_pw", user=user, tcp=True), tmp_path / "out2", env=env)
     assert bad.returncode == 3, bad.stderr
     seen.update({"failed run stderr": bad.stderr, "failed run stdout": bad.stdout})
     # pyrestore of the same backup, password from the same place
     dst = make_db("pwdst")
     dst_dsn = pg_server.dsn(conninfo_to_dict(dst)["dbname"], user=user, tcp=True)
-    r = subprocess.run([sys.executable, "-m", "restore", str(d), dst_dsn], capture_output=True, text=True,
-                       env=env, timeout=300, stdin=subprocess.DEVNULL)
+    r = run_pyrestore([str(d), dst_dsn], env, timeout=300)
     assert r.returncode == 0, r.stderr
     seen.update({"pyrestore stdout": r.stdout, "pyrestore stderr": r.stderr})
     seen["source artifact_events"] = _events(src)
@@ -208,7 +163,7 @@ def test_role_password_hashes_are_never_dumped(pg_server, make_db, run_sql, pw_r
     src = make_db("rolepw")
     run_sql(src, f"CREATE TABLE public.owned (id int); ALTER TABLE public.owned OWNER TO {user};"
                  f"GRANT SELECT ON public.owned TO {user};")
-    d = dump_ok(src, tmp_path / "out")
+    d = pydump(src, tmp_path / "out")
     files = all_backup_bytes(d)
     assert user.encode() in files["backup.sql.gz"], "the role is not even named: nothing was checked"
     for name, data in files.items():
@@ -253,7 +208,7 @@ def test_hostile_names_round_trip_and_inject_nothing(fixture_db, make_db, tmp_pa
                               ).fetchone()[0]
     assert tables >= 10
     out = tmp_path / HOSTILE_OUT
-    d = dump_ok(src, out, cwd=tmp_path)
+    d = pydump(src, out, cwd=tmp_path)
     assert d.parent == out.resolve()
     assert pwned() == [], "pydump itself ran an injected command"
     for name in ("restore.sh", "restore-full.sh"):
@@ -281,7 +236,7 @@ def test_restore_full_sh_reports_a_count_mismatch(fixture_db, make_db, tmp_path)
     with its data makes it fail (and the hostile table names do not break its query)."""
     clear_pwned()
     src = fixture_db("hostile")
-    d = dump_ok(src, tmp_path / "out")
+    d = pydump(src, tmp_path / "out")
     # a table with rows, dropped from the replay: delete its COPY data lines from the script
     text = script_text(d)
     marker = 'COPY public."*" ("?") FROM stdin;\n42\n'
@@ -321,7 +276,7 @@ csv = true
 prod = false
 flag = "--no-org-data"
 ''', encoding="utf-8")
-    proc = run_pydump(src, tmp_path / "out", "--categories", str(cats))
+    proc = dump(src, tmp_path / "out", "--categories", str(cats))
     d = backup_dir(proc, tmp_path)
     meta = json.loads((d / "metadata.json").read_text())
     hostile = next(c for c in meta["categories"] if c["name"].startswith("we'ird"))
@@ -331,7 +286,7 @@ flag = "--no-org-data"
     # its CSVs exist and restore
     assert any("pwned_t" in f or "%24" in f for f in meta["csv_files"]), meta["csv_files"]
     # excluding the hostile category by its flag works too
-    proc2 = run_pydump(src, tmp_path / "out2", "--categories", str(cats), "--no-org-data")
+    proc2 = dump(src, tmp_path / "out2", "--categories", str(cats), "--no-org-data")
     d2 = backup_dir(proc2, tmp_path)
     counts = json.loads((d2 / "row_counts.json").read_text())
     assert not any("pwned_t" in k for k in counts), counts
@@ -442,7 +397,7 @@ UPDATE auth.users SET recovery_token = 'SECRETrecover1', email_change_token_new 
 def _auth_backup(run_sql, make_db, tmp_path, *args, extra_sql: str = ""):
     src = make_db("auth")
     run_sql(src, AUTH_DDL + AUTH_DATA + extra_sql)
-    proc = run_pydump(src, tmp_path / "out", "--redact-auth", *args)
+    proc = dump(src, tmp_path / "out", "--redact-auth", *args)
     return src, backup_dir(proc, tmp_path)
 
 
@@ -514,7 +469,7 @@ def test_redact_auth_covers_refresh_token_parents(run_sql, make_db, tmp_path):
     src = make_db("auth_chain")
     run_sql(src, AUTH_DDL + AUTH_DATA + "UPDATE auth.refresh_tokens SET parent = 'SECRETrt' || (id - 1)"
                  " WHERE token LIKE 'SECRETrt%' AND id > 1;")
-    proc = run_pydump(src, tmp_path / "out", "--redact-auth")
+    proc = dump(src, tmp_path / "out", "--redact-auth")
     d = backup_dir(proc, tmp_path)
     for name, data in all_backup_bytes(d).items():
         assert b"SECRETrt" not in data, f"{name} still holds refresh tokens (in refresh_tokens.parent)"
@@ -531,7 +486,7 @@ def test_redact_auth_off_keeps_the_secrets(run_sql, make_db, tmp_path):
     proves something), and replays exactly."""
     src = make_db("auth_plain")
     run_sql(src, AUTH_DDL + AUTH_DATA)
-    d = dump_ok(src, tmp_path / "out")
+    d = pydump(src, tmp_path / "out")
     assert b"SECRETconfirm1" in all_backup_bytes(d)["backup.sql.gz"]
     copy = make_db("auth_plain_copy")
     oracle.psql_replay(make_db.server, copy, d / "backup.sql.gz")
@@ -574,7 +529,7 @@ def test_skip_unreadable(pg_server, make_db, run_sql, reader_role, tmp_path):
     """)
     dsn = pg_server.dsn(conninfo_to_dict(src)["dbname"], user=reader_role)
 
-    proc = run_pydump(dsn, tmp_path / "out")
+    proc = dump(dsn, tmp_path / "out")
     assert proc.returncode == 4, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("pydump: error:"), proc.stderr
@@ -582,7 +537,7 @@ def test_skip_unreadable(pg_server, make_db, run_sql, reader_role, tmp_path):
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
 
-    proc = run_pydump(dsn, tmp_path / "out", "--skip-unreadable")
+    proc = dump(dsn, tmp_path / "out", "--skip-unreadable")
     d = backup_dir(proc, tmp_path)
     summary = json.loads(proc.stdout)
     meta = json.loads((d / "metadata.json").read_text())
@@ -613,13 +568,12 @@ def test_carriage_return_in_names_injects_nothing(pg_server, make_db, run_sql, t
     try:
         tbl = '"' + payload.replace('"', '""') + '"'
         run_sql(src, f"CREATE TABLE public.{tbl} (id int); INSERT INTO public.{tbl} VALUES (1);")
-        d = dump_ok(src, tmp_path / "out")
+        d = pydump(src, tmp_path / "out")
         copy = make_db("cr_copy")
         if via == "psql":
             rc, err = oracle.psql_replay(pg_server, copy, d / "backup.sql.gz", check=False)
         else:
-            r = subprocess.run([sys.executable, "-m", "restore", str(d), copy, "--no-report"], capture_output=True,
-                               text=True, env=_env(), timeout=120, stdin=subprocess.DEVNULL)
+            r = run_pyrestore([str(d), copy, "--no-report"], timeout=120)
             rc, err = r.returncode, r.stderr
         assert pwned() == [], "the restore ran a command hidden in a table name"
         assert rc == 0, err

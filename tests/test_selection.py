@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-import oracle
-import pgtest
+from tests.support import oracle
+from tests.support import pgtest
 
 SOURCE = """
 DO $$ BEGIN

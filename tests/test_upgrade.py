@@ -29,9 +29,9 @@ from typing import Iterator
 
 import pytest
 
-import oracle
-import pgtest
-from pgtest import PgServer, ServerUnavailable
+from tests.support import oracle
+from tests.support import pgtest
+from tests.support.pgtest import PgServer, ServerUnavailable
 from restore.cli import main as pyrestore_main
 
 pytestmark = pytest.mark.upgrade

@@ -19,7 +19,7 @@ from pathlib import Path
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from pgtest import PgServer, connect
+from tests.support.pgtest import PgServer, connect
 
 _CLIENT_ENV_DROP = ("PGPASSWORD", "PGSERVICE", "PGOPTIONS", "PGDATABASE", "PGHOST", "PGPORT",
                     "PGUSER")

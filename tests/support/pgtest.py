@@ -40,10 +40,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-import registry_servers
+from tests.support import registry_servers
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures"
 
 #: settings passed as ``-c`` options: fast and disposable, logical WAL for publications
 SERVER_SETTINGS = {

@@ -20,21 +20,18 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
-import pgtest
-from pgtest import PgServer
+from tests.support import pgtest
+from tests.support.pgtest import PgServer
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-#: libpq / pydump settings that must not leak from the developer's shell into a test run
-_SCRUBBED = ("DATABASE_URL", "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER",
-             "PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGTZ",
-             "PGDATESTYLE", "PGAPPNAME", "PGSSLMODE", "PGCONNECT_TIMEOUT", "PGCLIENTENCODING")
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: The spec's category table, written out independently of dumper/categories.toml.
 TRANSIENT_TABLES = frozenset({"conversations", "tasks", "plans", "deliverables", "checkpoints", "llm_usage"})
@@ -42,7 +39,7 @@ ORG_SCHEMAS = frozenset({"marketing", "law", "engineering", "leads", "company_da
 
 
 class PydumpRun(NamedTuple):
-    """One finished pydump process; unpacks as ``(returncode, stdout, stderr, json)``."""
+    """One finished pydump/pyrestore process; unpacks as ``(returncode, stdout, stderr, json)``."""
 
     returncode: int
     stdout: str
@@ -51,8 +48,14 @@ class PydumpRun(NamedTuple):
 
 
 def pydump_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for a pydump subprocess: no inherited libpq settings, UTC, extras on top."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    """The environment for a pydump/pyrestore subprocess.
+
+    Every libpq variable (``PG*``) and ``DATABASE_URL`` is removed, so a developer's shell can
+    never point a test at another server; ``PGTZ=UTC`` makes timestamptz text comparable with
+    what the tests read back; ``PGCONNECT_TIMEOUT=10`` turns a hang into a failure. ``extra``
+    goes on top (a test's ``PGPASSWORD``, ``PGPASSFILE``, ...).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
     env["PGTZ"] = "UTC"
     env["PGCONNECT_TIMEOUT"] = "10"
     env["PYTHONUNBUFFERED"] = "1"
@@ -63,6 +66,10 @@ def pydump_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def pydump_cmd(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "dumper", *[str(a) for a in args]]
+
+
+def pyrestore_cmd(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "restore", *[str(a) for a in args]]
 
 
 def _parse_json(stdout: str) -> dict[str, Any] | None:
@@ -76,16 +83,37 @@ def _parse_json(stdout: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _run(cmd: list[str], env: dict[str, str] | None, cwd: str | Path | None, timeout: float,
+         **popen_kw: Any) -> PydumpRun:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=pydump_env(env),
+                          cwd=str(cwd) if cwd else str(REPO_ROOT), timeout=timeout,
+                          stdin=subprocess.DEVNULL, **popen_kw)
+    return PydumpRun(proc.returncode, proc.stdout, proc.stderr, _parse_json(proc.stdout))
+
+
 def run_pydump(args: list[str], env: dict[str, str] | None = None, *, cwd: str | Path | None = None,
-               timeout: float = 180) -> PydumpRun:
-    """Run ``python -m dumper ARGS`` to completion.
+               timeout: float = 180, **popen_kw: Any) -> PydumpRun:
+    """Run ``python -m dumper ARGS`` to completion, exactly as a user would.
 
     ``env`` entries are added to the scrubbed environment (:func:`pydump_env`); the JSON
     object is parsed from stdout when stdout is exactly one JSON object, else ``None``.
+    ``popen_kw`` goes to :func:`subprocess.run` (e.g. ``preexec_fn`` to set a umask).
     """
-    proc = subprocess.run(pydump_cmd(args), capture_output=True, text=True, env=pydump_env(env),
-                          cwd=str(cwd) if cwd else str(REPO_ROOT), timeout=timeout, stdin=subprocess.DEVNULL)
-    return PydumpRun(proc.returncode, proc.stdout, proc.stderr, _parse_json(proc.stdout))
+    return _run(pydump_cmd(args), env, cwd, timeout, **popen_kw)
+
+
+def run_pyrestore(args: list[str], env: dict[str, str] | None = None, *, cwd: str | Path | None = None,
+                  timeout: float = 300, **popen_kw: Any) -> PydumpRun:
+    """Run ``python -m restore ARGS`` to completion (tests of its exit code, stderr, signals)."""
+    return _run(pyrestore_cmd(args), env, cwd, timeout, **popen_kw)
+
+
+def pyrestore(*args: str) -> int:
+    """pyrestore in-process with ``--quiet --no-report``; its exit code (fast, and a failure
+    shows the traceback in pytest's output)."""
+    from restore.cli import main
+
+    return main([*args, "--quiet", "--no-report"])
 
 
 def start_pydump(args: list[str], env: dict[str, str] | None = None, *,
@@ -96,16 +124,84 @@ def start_pydump(args: list[str], env: dict[str, str] | None = None, *,
                             stdin=subprocess.DEVNULL)
 
 
-def dump_ok(dsn: str, out: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[Path, PydumpRun]:
-    """A ``--json --no-report`` dump that must succeed; returns the backup directory and the run."""
-    run = run_pydump([dsn, "--out", str(out), "--no-report", "--json", *extra], env)
-    assert run.returncode == 0, f"pydump failed ({run.returncode}):\n{run.stderr}"
+def start_pyrestore(args: list[str], env: dict[str, str] | None = None, *,
+                    cwd: str | Path | None = None) -> subprocess.Popen:
+    """Start pyrestore in the background (for tests that kill it or the server mid-restore)."""
+    return subprocess.Popen(pyrestore_cmd(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=pydump_env(env), cwd=str(cwd) if cwd else str(REPO_ROOT),
+                            stdin=subprocess.DEVNULL)
+
+
+def dump_args(dsn: str | None, out: str | Path, *extra: str, report: bool = False) -> list[str]:
+    """The usual command line: ``[DSN] --out OUT --json [--no-report] EXTRA``."""
+    return [*([dsn] if dsn is not None else []), "--out", str(out), "--json",
+            *([] if report else ["--no-report"]), *extra]
+
+
+def dump(dsn: str | None, out: str | Path, *extra: str, report: bool = False, env: dict[str, str] | None = None,
+         cwd: str | Path | None = None, timeout: float = 300, **popen_kw: Any) -> PydumpRun:
+    """One ``--json`` backup of ``dsn`` into ``out``, success or not (``cwd`` defaults to
+    ``out``'s parent, so a relative ``backup_dir`` resolves against it)."""
+    return run_pydump(dump_args(dsn, out, *extra, report=report), env,
+                      cwd=cwd or Path(out).parent, timeout=timeout, **popen_kw)
+
+
+def backup_dir(run: PydumpRun, base: str | Path) -> Path:
+    """The backup directory a successful ``--json`` run reports (relative paths resolved
+    against ``base``, the run's working directory); fails the test on any other outcome."""
+    assert run.returncode == 0, f"pydump failed ({run.returncode}):\n{run.stderr}\n{run.stdout}"
+    assert "Traceback" not in run.stderr, run.stderr
     assert run.json is not None, f"--json printed no JSON object:\n{run.stdout!r}"
+    assert run.json.get("ok") is True, run.json
     path = Path(run.json["backup_dir"])
     if not path.is_absolute():
-        path = REPO_ROOT / path  # printed relative to pydump's working directory
+        path = (Path(base) / path).resolve()
     assert path.is_dir(), f"backup_dir {path} does not exist"
-    return path, run
+    return path
+
+
+def dump_ok(dsn: str, out: str | Path, *extra: str, report: bool = False, env: dict[str, str] | None = None,
+            cwd: str | Path | None = None, timeout: float = 300, **popen_kw: Any) -> tuple[Path, PydumpRun]:
+    """A ``--json`` dump that must succeed; returns the backup directory and the run."""
+    run = dump(dsn, out, *extra, report=report, env=env, cwd=cwd, timeout=timeout, **popen_kw)
+    return backup_dir(run, cwd or Path(out).parent), run
+
+
+def pydump(dsn: str, out: str | Path, *extra: str, **kw: Any) -> Path:
+    """:func:`dump_ok` for callers that only need the backup directory."""
+    return dump_ok(dsn, out, *extra, **kw)[0]
+
+
+def dbname(dsn: str) -> str:
+    """The database name of a DSN (key/value or URI)."""
+    return str(conninfo_to_dict(dsn)["dbname"])
+
+
+def wait_for_copy(dsn: str, proc: subprocess.Popen, table: str, *, app: str = "pydump",
+                  timeout: float = 60) -> list[int]:
+    """Block until ``app``'s backends (``application_name`` starting with it) run a COPY of
+    ``table`` in ``dsn``'s database; their pids.
+
+    For tests that kill a backend, the server or the tool mid-COPY. Fails the test when the
+    process ends first (its stderr in the message) or the COPY never shows up.
+    """
+    deadline = time.monotonic() + timeout
+    with pgtest.connect(dsn) as conn:
+        while time.monotonic() < deadline:
+            pids = [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name LIKE %s"
+                " AND state = 'active' AND query ILIKE 'COPY%%' AND query LIKE %s",
+                (dbname(dsn), app + "%", f"%{table}%")).fetchall()]
+            if pids:
+                return pids
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                raise AssertionError(f"{app} ended (exit {proc.returncode}) before its COPY of {table} "
+                                     f"was seen:\n{err}")
+            time.sleep(0.01)
+    proc.kill()
+    proc.communicate()
+    raise AssertionError(f"{app}'s COPY of {table} never showed up in pg_stat_activity")
 
 
 def assert_clean_failure(run: PydumpRun, expected_code: int | None = None) -> str:
@@ -170,6 +266,12 @@ def decompress(path: Path) -> bytes:
         with zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True) as r:
             return r.read()
     return data
+
+
+def all_backup_bytes(backup: Path) -> dict[str, bytes]:
+    """Every file of a backup by relative path, decompressed where it is compressed (for
+    tests that look for a secret or a marker anywhere in a backup)."""
+    return {p.relative_to(backup).as_posix(): decompress(p) for p in sorted(backup.rglob("*")) if p.is_file()}
 
 
 def read_script(backup: Path) -> str:
