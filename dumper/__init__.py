@@ -1,4 +1,3 @@
 """pydump: a pure-Python PostgreSQL dumper that reads the catalog itself and streams COPY."""
 
 __version__ = "0.1.0"
-FORMAT_VERSION = 1

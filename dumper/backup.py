@@ -19,27 +19,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import orjson
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from dumper import FORMAT_VERSION, __version__
+from dumper import __version__
 from dumper.catalog import read_catalog, versions
 from dumper.data import copy_statement, stream_copy
 from dumper.entries import build_entries
-from dumper.errors import ConnectError, DumpError, EncodingError, Interrupted, LockTimeout, OutputError, PermissionDenied, ServerError
+from dumper.errors import ConnectError, EncodingError, Interrupted, LockTimeout, OutputError, PermissionDenied, ServerError
 from dumper import locks
 from dumper.order import order_entries
 from dumper.plan import Plan
 from dumper.progress import Progress, peak_rss_mb
-from dumper.report import Reporter
+from dumper.events import Reporter
 from dumper.scripts import restore_full_sh, restore_sh
 from dumper.redact import row_filter
-from dumper.session import CONVERSION_ERRORS, Session, connect, redact
+from dumper.connect import connect, redact_dsn
+from dumper.format import layout
+from dumper.format.manifest import file_entry, file_sha256, listed_files, metadata_bytes, row_counts_bytes
+from dumper.format.toc import toc_bytes
+from dumper.session import CONVERSION_ERRORS, Session
 from dumper.parallel import RelSize, Task, WorkerPool, relation_sizes, split_entries
-from dumper.sinks import SUFFIX, CompressedFile, CsvSink, append_file, default_level, gzip_engine, output_error, sha256_file, write_private
+from dumper.sinks import CompressedFile, CsvSink, append_file, default_level, gzip_engine, output_error, write_private
 from dumper.summary import Summary, human_size
-from dumper.ident import quote_ident, quote_literal
+from dumper.format.names import quote_ident, quote_literal
 from dumper.toc import DATA, Entry
 
 HEADER = """--
@@ -71,15 +74,6 @@ class Result:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def _new_dir_name(parent: Path, now: dt.datetime) -> str:
-    base = now.strftime("%Y%m%d_%H%M%S")
-    name, n = base, 1
-    while (parent / name).exists() or (parent / f".{name}.partial").exists():
-        n += 1
-        name = f"{base}_{n}"
-    return name
-
-
 def comment_safe(text: str) -> str:
     """Text for a ``--`` comment line: psql and the server end such a comment at a newline
     *or* a carriage return, so a name carrying either would smuggle SQL out of the comment."""
@@ -88,7 +82,7 @@ def comment_safe(text: str) -> str:
 
 def _entry_comment(e: Entry) -> str:
     return (
-        f"-- pydump-entry: {e.id}\n-- Name: {comment_safe(e.name)}; Type: {e.kind}; "
+        f"{layout.ENTRY_MARKER}{e.id}\n-- Name: {comment_safe(e.name)}; Type: {e.kind}; "
         f"Schema: {comment_safe(e.schema or '-')}; Owner: {comment_safe(e.owner or '-')}\n"
     )
 
@@ -134,10 +128,11 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
         raise output_error(e, out_parent) from None
     if not os.access(out_parent, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write into {out_parent}: permission denied")
-    name = _new_dir_name(out_parent, started)
-    tmp = out_parent / f".{name}.partial"
+    name = layout.new_backup_name(out_parent, started)
+    tmp = out_parent / layout.partial_name(name)
     final = out_parent / name
-    reporter = Reporter(plan.dsn, "backup-db", enabled=plan.report, warn=warning)
+    reporter = Reporter(plan.dsn, "backup-db", __version__, enabled=plan.report, warn=warning,
+                        application_name="pydump-report", retry_failed=True)
     old_umask = os.umask(0o077)
     open_files: list[Any] = []
     session: Session | None = None
@@ -145,7 +140,7 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
         with _Signals():
             try:
                 tmp.mkdir(mode=0o700)
-                (tmp / "data").mkdir(mode=0o700)
+                (tmp / layout.DATA_DIR).mkdir(mode=0o700)
             except OSError as e:
                 raise output_error(e, tmp) from None
             session = Session(plan.dsn, encoding=plan.options.get("encoding"))
@@ -193,23 +188,13 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
     return Result(final, summary, meta)
 
 
-_BACKUP_NAME = __import__("re").compile(r"\d{8}_\d{6}(_\d+)?\Z")
-
-
 def prune_backups(parent: Path, keep: int, current: Path) -> list[Path]:
     """Remove the oldest complete backups beyond ``keep``; never the current or an incomplete one.
 
     Only directories named like a backup and holding a ``metadata.json`` count: a hidden
     ``.partial`` directory of a running backup, or anything else in the folder, is left alone.
     """
-    def age(p: Path) -> tuple[str, int]:  # 20260101_120000_10 is newer than ..._2
-        return (p.name[:15], int(p.name[16:] or 1))
-
-    complete = sorted(
-        (p for p in parent.iterdir()
-         if p.is_dir() and _BACKUP_NAME.match(p.name) and (p / "metadata.json").is_file() and p != current),
-        key=age,
-    )
+    complete = [p for p in layout.list_backups(parent, named_only=True) if p != current]
     removed = []
     excess = len(complete) + 1 - keep
     for p in complete[: max(excess, 0)]:
@@ -367,7 +352,7 @@ def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Call
         entries = split_entries(entries, sizes, plan.jobs, info.version_num)
         data_entries = [e for e in entries if e.kind == "TABLE DATA"]
 
-    dump_name = "backup.sql" + SUFFIX[method]
+    dump_name = layout.script_name(method)
     script = CompressedFile(tmp / dump_name, method, level)
     open_files.append(script)
     # Everything written to the script is in the dump's encoding (s.encode): pydump's own text
@@ -474,11 +459,10 @@ def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Call
         timings.update(worker_wait_s=round(pool.wait_s, 4), workers_busy_s=round(pool.busy_s, 4))
     resources = {"peak_rss_mb": peak_rss_mb(), "cpu_s": round(time.process_time(), 3)}
 
-    toc = {"format": FORMAT_VERSION, "entries": [e.to_json() for e in entries]}
-    write_private(tmp / "toc.json", orjson.dumps(toc, option=orjson.OPT_INDENT_2))
-    write_private(tmp / "row_counts.json", orjson.dumps(row_counts, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-    for fname, text in (("restore.sh", restore_sh(dump_name)),
-                        ("restore-full.sh", restore_full_sh(dump_name, row_counts, s.encoding))):
+    write_private(tmp / layout.TOC_FILE, toc_bytes(e.toc_entry() for e in entries))
+    write_private(tmp / layout.ROW_COUNTS_FILE, row_counts_bytes(row_counts))
+    for fname, text in ((layout.RESTORE_SH, restore_sh(dump_name)),
+                        (layout.RESTORE_FULL_SH, restore_full_sh(dump_name, row_counts, s.encoding))):
         write_private(tmp / fname, enc(text))  # restore-full.sh holds table names: the script's encoding
         os.chmod(tmp / fname, 0o700)
 
@@ -496,7 +480,7 @@ def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Call
     ]
     unmatched = plan.categories.unmatched_patterns([(r.schema or "", r.name) for r in cat.relations if r.has_data])
     return {
-        "format": FORMAT_VERSION,
+        "format": layout.FORMAT_VERSION,
         "tool": {"name": "pydump", "version": __version__},
         "server": {"version": info.version, "version_num": info.version_num, "encoding": info.encoding,
                    "known_version": newer is None, "unknown_catalog_values": unknown,
@@ -505,7 +489,7 @@ def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Call
         "encoding": s.encoding,
         "database": info.database, "host": info.host, "port": info.port, "user": info.user,
         "client_host": socket.gethostname(),
-        "connection": redact(plan.dsn),
+        "connection": redact_dsn(plan.dsn),
         "mode": plan.mode,
         "options": plan.options,
         "categories": cats,
@@ -647,7 +631,7 @@ def _unconvertible(dsn: str, s: Session, e: Entry, message: str) -> str:
     column: str | None = None
     try:
         conn = connect(make_conninfo(dsn, client_encoding=s.wire_encoding), autocommit=True, application_name="pydump")
-    except DumpError:
+    except ConnectError:
         conn = None
     if conn is not None:
         try:
@@ -691,16 +675,14 @@ def _finish_directory(tmp: Path, meta: dict[str, Any]) -> None:
     """
     known: dict[str, tuple[int, str] | None] = meta.pop("_known", {})
     files: dict[str, dict[str, Any]] = {}
-    for p in sorted(tmp.rglob("*")):
-        if p.is_file():
-            rel = p.relative_to(tmp).as_posix()
-            size = p.stat().st_size
-            hit = known.get(rel)
-            files[rel] = {"bytes": size, "sha256": hit[1] if hit and hit[0] == size else sha256_file(p)}
+    for rel, p in listed_files(tmp):
+        size = p.stat().st_size
+        hit = known.get(rel)
+        files[rel] = file_entry(*(hit if hit and hit[0] == size else file_sha256(p)))
     meta["files"] = files
     meta["size_bytes"] = sum(f["bytes"] for f in files.values())
-    write_private(tmp / "metadata.json", orjson.dumps(meta, option=orjson.OPT_INDENT_2))
-    _fsync_dir(tmp / "data")
+    write_private(tmp / layout.METADATA_FILE, metadata_bytes(meta))
+    _fsync_dir(tmp / layout.DATA_DIR)
     _fsync_dir(tmp)
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from dumper import __version__
 from dumper.categories import load as load_categories
-from dumper.errors import ConnectError, DumpError, UsageError
+from dumper.connect import resolve_dsn
+from dumper.errors import ExitCode, ToolError, UsageError
 from dumper.plan import Patterns, Plan
 from dumper.redact import check_patterns
-from dumper.session import dsn_error, resolve_dsn
 
 EPILOG = """exit codes: 0 ok, 1 internal error, 2 bad options or category file, 3 cannot connect,
 4 permission denied, 5 output not writable / disk full, 6 lock timeout, 7 server error
@@ -125,9 +126,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         if on and not any(c.flag == flag for c in cats.categories.values()):
             raise UsageError(f"{flag} was given but the category file {cats.source} has no category with flag = \"{flag}\"")
     options = {k: v for k, v in vars(args).items() if k != "dsn"}
-    bad_dsn = dsn_error(resolve_dsn(args.dsn))
-    if bad_dsn:  # before anything connects, reports or prints the DSN; the message has no password
-        raise ConnectError(bad_dsn)
+    # resolve_dsn checks the DSN before anything connects, reports or prints it (exit 3)
     return Plan(
         dsn=resolve_dsn(args.dsn), out_dir=Path(args.out), categories=cats, excluded_categories=excluded,
         prod=args.prod, csv=args.csv, schema_only=args.schema_only, data_only=args.data_only,
@@ -151,9 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.verify:
-        from restore.cli import main as restore_main
-
-        return restore_main(["--check", args.verify] + (["--json"] if args.json else []) + (["--quiet"] if args.quiet else []))
+        return verify(args.verify, json=args.json, quiet=args.quiet)
     from dumper.progress import Progress
 
     def warn(msg: str) -> None:
@@ -165,14 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dumper.backup import run_backup
 
         result = run_backup(plan, progress=Progress(enabled=not (args.quiet or args.json)), warn=warn)
-    except DumpError as e:
+    except ToolError as e:
         if args.debug:
             raise
         print(f"pydump: error: {e}", file=sys.stderr, flush=True)
         return e.exit_code
     except KeyboardInterrupt:
         print("pydump: error: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as e:  # a bug: say so in one line unless asked for the traceback
         if args.debug:
             raise
@@ -184,3 +181,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(result.summary.render())
     sys.stdout.flush()
     return 0
+
+
+def verify(backup_dir: str, *, json: bool, quiet: bool) -> int:
+    """``pydump --verify DIR``: run ``pyrestore --check DIR`` and return its exit status.
+
+    The check is the reader's job, done by the reader's code: a backup is verified exactly as
+    pyrestore will read it, never through the writer that may share its bug (an independent
+    check of the contract is the point). It runs as a child process (``python -m restore``,
+    the same interpreter and installation) because the dumper never imports the restorer:
+    the two packages stay independent, joined only by :mod:`dumper.format`.
+    """
+    cmd = [sys.executable, "-m", "restore", "--check", backup_dir]
+    cmd += (["--json"] if json else []) + (["--quiet"] if quiet else [])
+    try:
+        return subprocess.run(cmd, check=False).returncode
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED

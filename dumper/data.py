@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 import psycopg
 
 from dumper.errors import EncodingError, PermissionDenied, ServerError
-from dumper.ident import quote_ident
+from dumper.format.names import quote_ident
 
 CHUNK = 256 * 1024
 

@@ -1,23 +1,77 @@
-"""Errors a user can act on.
+"""Errors a user can act on, and the one exit-code table of both tools.
 
-Every failure that reaches the CLI is one of these: it carries a one-line message and the
-exit code documented in the README. Anything else is a bug and exits 1 (with a traceback
-only under ``--debug``).
+Every failure that reaches either CLI is a :class:`ToolError`: it carries a one-line message
+and the exit status documented in the README, because a calling script wants to tell a typo
+on the command line from a server that is down from a corrupt backup without parsing text.
+Anything else is a bug and exits 1 (with a traceback only under ``--debug``).
+
+``pydump``'s failures are :class:`DumpError`, ``pyrestore``'s :class:`RestoreError`; the
+failures both tools share (bad options, no connection, a signal) are neither, so each CLI
+catches :class:`ToolError`.
 """
 
 from __future__ import annotations
 
-
-class DumpError(Exception):
-    """A backup could not be made; ``str(err)`` is the one line shown to the user."""
-
-    exit_code = 10
+from enum import IntEnum
 
 
-class UsageError(DumpError):
+class ExitCode(IntEnum):
+    """Exit statuses of ``pydump`` and ``pyrestore`` (README "Exit codes", ``pyrestore --help``)."""
+
+    OK = 0
+    INTERNAL = 1  #: a bug
+    USAGE = 2  #: bad or conflicting options; pyrestore: also an unusable backup, a non-empty target
+    CONNECT = 3  #: cannot connect (DSN, host, password, database)
+    PERMISSION = 4  #: pydump: the role cannot read or lock what the backup needs
+    OUTPUT = 5  #: pydump: the output directory cannot be written
+    LOCK = 6  #: pydump: a lock not granted in time, or more locks than the server's lock table holds
+    SERVER = 7  #: pydump: the server failed mid-dump; pyrestore: the server rejected a statement
+    VERIFY_MISMATCH = 8  #: pyrestore: row counts after the restore differ from row_counts.json
+    UNKNOWN_CATALOG = 9  #: pydump: a catalog value it does not know decides what a table holds
+    DUMP_FAILED = 10  #: pydump: a DumpError without a more specific class
+    INTERRUPTED = 130  #: SIGINT/SIGTERM
+
+
+class ToolError(Exception):
+    """Base of every expected failure: a one-line, actionable message plus the exit status."""
+
+    exit_code: int = ExitCode.INTERNAL
+
+    def __init__(self, message: str = "", exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    @property
+    def message(self) -> str:
+        """The one-line message shown to the user."""
+        return str(self.args[0]) if self.args and self.args[0] else self.__class__.__name__
+
+
+# -- shared by both tools -------------------------------------------------------------------
+class UsageError(ToolError):
     """Bad or conflicting options, or a category file that cannot be used."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
+
+
+class ConnectError(ToolError):
+    """The server could not be reached, refused us, or the database does not exist."""
+
+    exit_code = ExitCode.CONNECT
+
+
+class Interrupted(ToolError):
+    """SIGINT or SIGTERM arrived (pydump: the partial backup was removed)."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+# -- pydump ---------------------------------------------------------------------------------
+class DumpError(ToolError):
+    """A backup could not be made; ``str(err)`` is the one line shown to the user."""
+
+    exit_code = ExitCode.DUMP_FAILED
 
 
 class EncodingError(DumpError):
@@ -25,47 +79,68 @@ class EncodingError(DumpError):
     bytes a SQL_ASCII database holds that are not valid in it): the option, not the server, is
     what the user changes."""
 
-    exit_code = 2
-
-
-class ConnectError(DumpError):
-    """The server could not be reached, refused us, or the database does not exist."""
-
-    exit_code = 3
+    exit_code = ExitCode.USAGE
 
 
 class PermissionDenied(DumpError):
     """The role cannot read or lock something the backup needs."""
 
-    exit_code = 4
+    exit_code = ExitCode.PERMISSION
 
 
 class OutputError(DumpError):
     """The output directory cannot be written (not a directory, read-only, disk full)."""
 
-    exit_code = 5
+    exit_code = ExitCode.OUTPUT
 
 
 class LockTimeout(DumpError):
     """A table lock could not be taken within ``--lock-wait-timeout``."""
 
-    exit_code = 6
+    exit_code = ExitCode.LOCK
 
 
 class ServerError(DumpError):
     """The server failed us mid-way: connection lost, query cancelled, object vanished."""
 
-    exit_code = 7
+    exit_code = ExitCode.SERVER
 
 
 class UnknownCatalogValue(DumpError):
     """The catalog holds a value pydump does not know on a column that decides what a table
     is or what its rows hold (a newer server, an extension): dumping would lose data silently."""
 
-    exit_code = 9
+    exit_code = ExitCode.UNKNOWN_CATALOG
 
 
-class Interrupted(DumpError):
-    """SIGINT or SIGTERM arrived; the partial backup was removed."""
+# -- pyrestore ------------------------------------------------------------------------------
+class RestoreError(ToolError):
+    """A restore could not be done (or checked)."""
 
-    exit_code = 130
+
+class BackupError(RestoreError):
+    """The backup directory is missing, incomplete, corrupt or not of a format we read."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ScriptError(BackupError):
+    """The SQL script cannot be parsed or decompressed (truncated, corrupt, unexpected syntax)."""
+
+
+class TargetNotEmpty(RestoreError):
+    """The target already holds user objects and ``--clean`` was not given; nothing was changed."""
+
+    exit_code = ExitCode.USAGE
+
+
+class StatementFailed(RestoreError):
+    """The server rejected a statement of the backup (or several, with ``--keep-going``)."""
+
+    exit_code = ExitCode.SERVER
+
+
+class VerificationFailed(RestoreError):
+    """Row counts after the restore differ from ``row_counts.json``."""
+
+    exit_code = ExitCode.VERIFY_MISMATCH

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable
 from dumper.catalog.base import CatalogObject
 from dumper.catalog.namespaces import PUBLIC_COMMENT, Schema
 from dumper.ddl.common import acl_stmts, owner_stmt
-from dumper.ident import quote_literal
+from dumper.format.names import quote_literal
 from dumper.toc import PRE, Entry
 
 if TYPE_CHECKING:

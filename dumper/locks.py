@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 import psycopg
 
-from dumper import ident
+from dumper.format.names import quote_ident, quote_literal
 from dumper.errors import LockTimeout, ServerError
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ class SnapshotBatches:
         try:
             self.conn.commit()
             self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            self.conn.execute("SET TRANSACTION SNAPSHOT " + ident.quote_literal(self.snapshot))
+            self.conn.execute("SET TRANSACTION SNAPSHOT " + quote_literal(self.snapshot))
         except psycopg.Error as e:
             raise ServerError(f"cannot start the next lock batch in the snapshot: {str(e).strip().splitlines()[0]}") from None
         self.batches += 1
@@ -333,14 +333,14 @@ def fingerprints(s: Session, relations: Sequence[Relation]) -> Fingerprints:
     schemas = s.query("SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n WHERE n.nspname = ANY(%s)",
                       (sorted({r.schema for r in relations if r.schema}),))
     for n in schemas:
-        names[int(n["oid"])] = "schema " + ident.quote_ident(n["nspname"])
+        names[int(n["oid"])] = "schema " + quote_ident(n["nspname"])
     schema_oids = [int(n["oid"]) for n in schemas]
     return Fingerprints(_read_rows(s.query, [r.oid for r in relations], schema_oids), names, schema_oids)
 
 
 def changed(before: Fingerprints, dsn: str) -> list[str]:
     """Objects whose defining rows are gone or have a new ``xmin`` now, read in a fresh transaction."""
-    from dumper.session import connect
+    from dumper.connect import connect
 
     conn = connect(dsn, autocommit=True, application_name="pydump check")
     try:

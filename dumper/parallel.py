@@ -50,12 +50,13 @@ from typing import Any, Callable
 
 import psycopg
 
-from dumper import ident
+from dumper.format.names import quote_literal
 from dumper.data import CopyResult, stream_copy
 from dumper.redact import row_filter
 from dumper import errors as _errors
-from dumper.errors import DumpError, ServerError
-from dumper.session import _SETUP, connect
+from dumper.errors import ServerError, ToolError
+from dumper.connect import connect
+from dumper.session import _SETUP
 from dumper.sinks import CompressedFile, CsvSink
 from dumper.toc import Entry
 
@@ -286,7 +287,7 @@ class WorkerPool:
             return child
         try:
             conn = open_worker_connection(self.dsn, self.snapshot)
-        except DumpError as e:
+        except ToolError as e:
             self.connect_errors.append(str(e))
             return None
         with self._lock:
@@ -347,7 +348,7 @@ def open_worker_connection(dsn: str, snapshot: str) -> psycopg.Connection[Any]:
                 cur.execute(stmt)
         conn.commit()
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        conn.execute("SET TRANSACTION SNAPSHOT " + ident.quote_literal(snapshot))
+        conn.execute("SET TRANSACTION SNAPSHOT " + quote_literal(snapshot))
     except psycopg.Error as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
         conn.close()
@@ -360,7 +361,7 @@ def renew_snapshot(conn: psycopg.Connection[Any], snapshot: str) -> None:
     try:
         conn.commit()
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        conn.execute("SET TRANSACTION SNAPSHOT " + ident.quote_literal(snapshot))
+        conn.execute("SET TRANSACTION SNAPSHOT " + quote_literal(snapshot))
     except psycopg.Error as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
         raise ServerError(f"cannot start the next lock batch in the snapshot: {msg}") from None
@@ -441,7 +442,7 @@ class _Child:
                 return CopyResult(msg[1], msg[2])
             else:
                 cls = getattr(_errors, msg[1], None)
-                if not (isinstance(cls, type) and issubclass(cls, DumpError)):
+                if not (isinstance(cls, type) and issubclass(cls, ToolError)):
                     cls = ServerError
                 raise cls(msg[2])
 
@@ -467,7 +468,7 @@ def _child_main(pipe: Any, dsn: str, snapshot: str, method: str, level: int) -> 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         conn = open_worker_connection(dsn, snapshot)
-    except DumpError as e:
+    except ToolError as e:
         pipe.send(("error", str(e)))
         return
     pipe.send(("ready",))
@@ -486,7 +487,7 @@ def _child_main(pipe: Any, dsn: str, snapshot: str, method: str, level: int) -> 
                 renew_snapshot(conn, snapshot)
                 copies = 0
             pipe.send(("done", r.rows, r.bytes))
-        except DumpError as e:
+        except ToolError as e:
             pipe.send(("fail", type(e).__name__, str(e)))
         except BaseException as e:  # noqa: BLE001 - reported to the leader, which decides
             pipe.send(("fail", "ServerError", f"{type(e).__name__}: {e}"))

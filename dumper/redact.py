@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from dumper.errors import UsageError
-from dumper.ident import quote_ident
+from dumper.format.names import quote_ident
 
 if TYPE_CHECKING:
     from dumper.catalog import Catalog

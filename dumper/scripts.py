@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 
-from dumper.ident import quote_literal
+from dumper.format.names import quote_literal
 
 #: the PyPI distribution that brings ``pyrestore`` (the name ``pydump`` belongs to another project)
 DISTRIBUTION = "pydump-pg"

@@ -9,9 +9,6 @@ before any of them is called: once locked, a table's definition cannot change un
 
 from __future__ import annotations
 
-import os
-import re
-import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -19,8 +16,9 @@ import psycopg
 from psycopg import sql as _sql  # noqa: F401  (re-exported for callers building queries)
 from psycopg.rows import dict_row
 
-from dumper import ident
-from dumper.errors import ConnectError, EncodingError, LockTimeout, PermissionDenied, ServerError, UsageError
+from dumper.connect import connect, first_line as _first_line, wire_encoding
+from dumper.format.names import quote_literal, set_keywords
+from dumper.errors import EncodingError, LockTimeout, PermissionDenied, ServerError, UsageError
 
 #: Client-only encodings (the server never stores text in them): a trailing byte of a
 #: multi-byte character can be an ASCII byte such as a backslash or a quote, so a script or a
@@ -33,18 +31,6 @@ CLIENT_ONLY_ENCODINGS = frozenset({"SJIS", "SHIFT_JIS_2004", "BIG5", "GBK", "UHC
 CONVERSION_ERRORS: tuple[type[psycopg.Error], ...] = (
     psycopg.errors.UntranslatableCharacter, psycopg.errors.CharacterNotInRepertoire)
 
-
-def wire_encoding(encoding: str) -> str:
-    """The client_encoding a dump session asks for to receive text in ``encoding``.
-
-    ``SQL_ASCII`` means "bytes, no conversion": the server does not convert between
-    SQL_ASCII and any other encoding in either direction, and LATIN1 accepts every byte, so on
-    a SQL_ASCII database ``client_encoding = LATIN1`` carries exactly the stored bytes, and
-    psycopg decodes them as Latin-1 (one character per byte, U+0000-U+00FF) and encodes them
-    back to the same bytes. With ``client_encoding = SQL_ASCII`` psycopg would hand text back
-    as ``bytes`` and refuse to encode non-ASCII query text.
-    """
-    return "LATIN1" if encoding == "SQL_ASCII" else encoding
 
 # The session settings every dump needs, whatever the user's defaults: dates and intervals
 # in a form the server reads back, floats that round-trip, no timeouts, and an empty
@@ -69,101 +55,6 @@ _SETUP = (
 )
 
 
-def resolve_dsn(dsn: str | None) -> str:
-    """The positional DSN, else ``DATABASE_URL``, else "" (libpq's PG* variables, pgpass, services)."""
-    if dsn:
-        return dsn
-    return os.environ.get("DATABASE_URL", "")
-
-
-_KV_PASSWORD = re.compile(r"""(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'?|\S*)((?:\s+[^\s=']+(?=\s|$))*)""")
-_URI = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-
-
-def dsn_secrets(dsn: str) -> list[str]:
-    """Every piece of ``dsn`` that may be (part of) a password, longest first.
-
-    The parsed password when libpq can parse the DSN, and also what it would make of a
-    malformed one: the raw and percent-decoded text between ``user:`` and the last ``@`` of a
-    URI and each part of it around an unencoded ``@`` (libpq then reads the rest as a host
-    name), ``?password=``, and a key/value ``password=`` value with the words after it up to the
-    next ``key=`` (an unquoted space in a password). Messages are masked with all of them.
-    """
-    found: set[str] = set()
-    parsed: str | None = None
-    try:
-        pw = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
-        parsed = str(pw) if pw else None
-    except psycopg.ProgrammingError:
-        pass
-    if parsed:
-        found.add(parsed)
-    uri = _URI.match(dsn)
-    if uri:
-        rest = dsn[uri.end():]
-        if "@" in rest:
-            userinfo = rest[:rest.rfind("@")]
-            if ":" in userinfo:
-                raw = userinfo.split(":", 1)[1]
-                found.update([raw, *raw.split("@")])
-                found.add(urllib.parse.unquote(raw, errors="replace"))
-        for m in re.finditer(r"[?&]password=([^&#]*)", dsn, re.IGNORECASE):
-            found.update([m.group(1), urllib.parse.unquote(m.group(1), errors="replace")])
-    else:
-        for m in _KV_PASSWORD.finditer(dsn):
-            value = m.group(1)
-            found.update([value, value.strip("'"), *m.group(2).split()])
-    # a one-character fragment masked everywhere would garble the message for nothing
-    return sorted((x for x in found if len(x) >= 2 or (x and x == parsed)), key=len, reverse=True)
-
-
-def mask_secrets(text: str, dsn: str) -> str:
-    """``text`` (an error message) with every possible password piece of ``dsn`` replaced by ``***``."""
-    for secret in dsn_secrets(dsn):
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def dsn_error(dsn: str) -> str | None:
-    """None when libpq can parse ``dsn``, else a one-line message without any password piece."""
-    try:
-        psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError as e:
-        return "invalid connection string: " + mask_secrets(_first_line(e), dsn)
-    return None
-
-
-def redact(dsn: str) -> str:
-    """The DSN with any password removed, for messages and metadata."""
-    try:
-        parts = psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        return "<unparseable connection string>"
-    parts.pop("password", None)
-    if not parts:
-        return "(libpq defaults / PG* environment)"
-    # mask_secrets: a password with an unencoded '@' ends up in the host name
-    return mask_secrets(psycopg.conninfo.make_conninfo(**{k: v for k, v in parts.items() if v is not None}), dsn)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or err.__class__.__name__
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    # libpq puts the useful part ("FATAL: database ... does not exist") on the last line.
-    return lines[-1] if len(lines) > 1 and lines[-1].upper().startswith(("FATAL", "ERROR")) else lines[0]
-
-
-def connect(dsn: str, *, application_name: str = "pydump", autocommit: bool = False) -> psycopg.Connection[Any]:
-    try:
-        conn = psycopg.connect(dsn, autocommit=autocommit, application_name=application_name, connect_timeout=int(os.environ.get("PGCONNECT_TIMEOUT", "15")))
-    except psycopg.OperationalError as e:
-        raise ConnectError(f"cannot connect: {mask_secrets(_first_line(e), dsn)}") from None
-    except psycopg.ProgrammingError as e:
-        raise ConnectError(f"invalid connection string: {mask_secrets(_first_line(e), dsn)}") from None
-    return conn
-
-
 @dataclass
 class ServerInfo:
     version_num: int
@@ -182,7 +73,7 @@ class Session:
     def __init__(self, dsn: str, *, snapshot: str | None = None, encoding: str | None = None) -> None:
         """``encoding``: the encoding of the output (``--encoding``); default the database's."""
         self.dsn = dsn
-        self.conn = connect(dsn)
+        self.conn = connect(dsn, application_name="pydump")
         self.queries = 0
         # Relations this role may not read (found before locking): their data and sequence
         # values are not read (--skip-unreadable).
@@ -195,7 +86,7 @@ class Session:
             self.conn.commit()
             self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if snapshot:
-                self.conn.execute("SET TRANSACTION SNAPSHOT %s" % ident.quote_literal(snapshot))
+                self.conn.execute("SET TRANSACTION SNAPSHOT %s" % quote_literal(snapshot))
             row = self.one(
                 "SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS ver,"
                 " current_database() AS db, current_user AS usr, current_setting('server_encoding') AS enc,"
@@ -213,7 +104,7 @@ class Session:
             host=info.host, port=int(info.port), encoding=row["enc"], superuser=bool(row["su"]),
         )
         kw = self.query("SELECT word FROM pg_catalog.pg_get_keywords() WHERE catcode <> 'U'")
-        ident.set_keywords({r["word"] for r in kw})
+        set_keywords({r["word"] for r in kw})
 
     def _set_encoding(self, wanted: str | None) -> None:
         """Make the session speak the dump's encoding, as pg_dump does.
@@ -244,7 +135,7 @@ class Session:
             name = db
         self.encoding = name
         self.wire_encoding = wire_encoding(name)
-        self.conn.execute("SET client_encoding = " + ident.quote_literal(self.wire_encoding))
+        self.conn.execute("SET client_encoding = " + quote_literal(self.wire_encoding))
         try:
             self.codec = self.conn.info.encoding
         except psycopg.NotSupportedError:

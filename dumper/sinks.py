@@ -37,9 +37,6 @@ class Compressor(Protocol):
     def flush(self) -> bytes: ...
 
 
-SUFFIX = {"gzip": ".gz", "zstd": ".zst", "none": ""}
-
-
 def default_level(method: str) -> int:
     """Defaults chosen by measurement (benchmarks/RESULTS.md, 2-core x86_64, an 83 MB
     pg_dump-style script of pgbench, jsonb/bytea and md5-text tables), against the size of
@@ -366,16 +363,6 @@ class CsvSink:
 
     def abort(self) -> None:
         self.file.abort()
-
-
-def sha256_file(path: Path, bufsize: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(bufsize)
-            if not b:
-                return h.hexdigest()
-            h.update(b)
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -1,4 +1,9 @@
-"""The table of contents: one entry per object, the unit that ordering and restore work on."""
+"""The dumper's planning entries: one per object, the unit that ordering works on.
+
+:class:`Entry` carries what planning needs (catalog identities, SQL text, sort key, entry
+dependencies); what reaches ``toc.json`` is its :meth:`Entry.toc_entry`, the contract's
+:class:`~dumper.format.toc.TocEntry`, so the file has one writer and one reader class.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dumper.catalog.base import Ref
+from dumper.format.toc import Section, TocEntry
 
-PRE, DATA, POST = "pre-data", "data", "post-data"
+PRE, DATA, POST = Section.PRE, Section.DATA, Section.POST
 SECTION_RANK = {PRE: 0, DATA: 1, POST: 2}
 
 # Kind priorities inside a section, after pg_dump's: they decide the order wherever
@@ -64,10 +70,7 @@ class Entry:
         e.entry_deps.append(self)
         return e
 
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "id": self.id, "kind": self.kind, "schema": self.schema, "name": self.name, "owner": self.owner,
-            "section": self.section, "deps": self.dep_ids,
-        }
-        d.update(self.extra)
-        return d
+    def toc_entry(self) -> TocEntry:
+        """This entry as toc.json holds it (``extra`` must hold no private ``_`` keys by now)."""
+        return TocEntry(id=self.id, kind=self.kind, schema=self.schema, name=self.name, owner=self.owner,
+                        section=self.section, deps=tuple(self.dep_ids), fields=dict(self.extra))

@@ -6,19 +6,8 @@ so a restore needs neither ``psql`` nor ``pg_restore``.
 """
 from __future__ import annotations
 
-from restore.errors import RestoreError
+from dumper import __version__
+from dumper.errors import RestoreError
 
+#: The dumper and the restorer ship together (one distribution): one version.
 __all__ = ["RestoreError", "__version__"]
-
-
-def _version() -> str:
-    """Return the installed distribution's version (the dumper and the restorer ship together)."""
-    try:
-        from importlib.metadata import version
-
-        return version("pydump")
-    except Exception:  # not installed (running from a checkout): fall back to the format's tool version
-        return "0.1.0"
-
-
-__version__: str = _version()

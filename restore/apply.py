@@ -18,11 +18,13 @@ from typing import IO, TYPE_CHECKING
 
 import psycopg
 
-from restore.backup import Backup, Entry, split_qualified
-from restore.errors import StatementFailed
+from dumper.format.names import split_qualified
+from dumper.format.toc import Kind, TocEntry
+from restore.backup import Backup
+from dumper.errors import StatementFailed
 from restore.progress import Phase, Progress
 from restore.script import CopyBlock, Item, MetaCommand, ScriptReader, Statement
-from restore.existing import CREATING_KINDS, ExistingPolicy, copy_statement, filter_copy_columns
+from restore.skip_existing import CREATING_KINDS, ExistingPolicy, copy_statement, filter_copy_columns
 from restore.parallel import PostTask, Workers, post_data_passes, spool
 from restore.streams import open_source
 from restore.target import session_statement
@@ -30,20 +32,20 @@ from restore.target import session_statement
 if TYPE_CHECKING:
     from restore.roles import RoleMapper
 
-ACL_KINDS = frozenset({"ACL", "DEFAULT ACL"})
+ACL_KINDS = frozenset({Kind.ACL, Kind.DEFAULT_ACL})
 #: WARNINGs of a GRANT/REVOKE that left (some of) the privileges as they were:
 #: privilege_not_revoked, privilege_not_granted.
 PRIVILEGE_NOT_CHANGED = frozenset({"01006", "01007"})
-DATA_KINDS = frozenset({"TABLE DATA", "SEQUENCE SET", "BLOBS"})
+DATA_KINDS = frozenset({Kind.TABLE_DATA, Kind.SEQUENCE_SET, Kind.BLOBS})
 #: Selected as data (``--data-only``, ``--section data``) as pg_restore does, although they sit
 #: elsewhere in the script: large objects are created with their contents, and a
 #: materialized view's rows are its REFRESH.
-SELECTED_AS_DATA = DATA_KINDS | {"BLOB METADATA", "MATERIALIZED VIEW DATA"}
-RELATION_KINDS = frozenset({"TABLE", "VIEW", "MATERIALIZED VIEW", "SEQUENCE", "FOREIGN TABLE"})
-#: Entry kinds that belong to one table and follow it when ``-t`` selects that table.
-ATTACHED_KINDS = frozenset({"DEFAULT", "CONSTRAINT", "CHECK CONSTRAINT", "INDEX", "TRIGGER", "RULE", "POLICY",
-                            "ROW SECURITY", "COMMENT", "ACL", "SEQUENCE OWNED BY", "TABLE DATA",
-                            "FK CONSTRAINT", "SEQUENCE SET", "MATERIALIZED VIEW DATA", "STATISTICS"})
+SELECTED_AS_DATA = DATA_KINDS | {Kind.BLOB_METADATA, Kind.MATERIALIZED_VIEW_DATA}
+RELATION_KINDS = frozenset({Kind.TABLE, Kind.VIEW, Kind.MATERIALIZED_VIEW, Kind.SEQUENCE, Kind.FOREIGN_TABLE})
+#: TocEntry kinds that belong to one table and follow it when ``-t`` selects that table.
+ATTACHED_KINDS = frozenset({Kind.DEFAULT, Kind.CONSTRAINT, Kind.CHECK_CONSTRAINT, Kind.INDEX, Kind.TRIGGER, Kind.RULE, Kind.POLICY,
+                            Kind.ROW_SECURITY, Kind.COMMENT, Kind.ACL, Kind.SEQUENCE_OWNED_BY, Kind.TABLE_DATA,
+                            Kind.FK_CONSTRAINT, Kind.SEQUENCE_SET, Kind.MATERIALIZED_VIEW_DATA, Kind.STATISTICS})
 SECTIONS = ("pre-data", "data", "post-data")
 
 _QUOTED = re.compile(rb'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
@@ -105,7 +107,7 @@ class Selection:
         """True when some entries are left out (then only the selected tables are verified)."""
         return self.sections != frozenset(SECTIONS) or bool(self.schemas) or bool(self.tables)
 
-    def wants_entry(self, e: Entry | None) -> bool:
+    def wants_entry(self, e: TocEntry | None) -> bool:
         """Entry-level decision. Statements before the first entry (session SETs) always run."""
         if e is None:
             return True
@@ -115,24 +117,24 @@ class Selection:
         if self.no_acl and e.kind in ACL_KINDS:
             return False
         if self.schemas:
-            in_schema = e.schema in self.schemas or (e.kind == "SCHEMA" and e.name in self.schemas)
+            in_schema = e.schema in self.schemas or (e.kind == Kind.SCHEMA and e.name in self.schemas)
             if not in_schema:
                 return False
         if self.tables:
             if e.id in self._table_entry_ids:
                 return True
-            if e.kind == "TABLE DATA" and e.table is not None:
+            if e.kind == Kind.TABLE_DATA and e.table is not None:
                 s, n = split_qualified(e.table)
                 return any(_matches(s, n, ts, tn) for ts, tn in self.tables)
             if e.kind in ATTACHED_KINDS:
                 if not any(d in self._table_entry_ids for d in e.deps):
                     return False
                 # A foreign key also needs the table it references: only when both ends are selected.
-                return e.kind != "FK CONSTRAINT" or all(d in self._table_entry_ids for d in e.deps if d in self._relation_ids)
+                return e.kind != Kind.FK_CONSTRAINT or all(d in self._table_entry_ids for d in e.deps if d in self._relation_ids)
             return False
         return True
 
-    def wants_statement(self, raw: bytes, e: Entry | None) -> bool:
+    def wants_statement(self, raw: bytes, e: TocEntry | None) -> bool:
         """Statement-level decision within a selected entry."""
         if self.no_owner and is_owner_statement(raw):
             return False
@@ -149,7 +151,7 @@ def _matches(schema: str | None, name: str, want_schema: str | None, want_name: 
 class Failure:
     """A statement the server rejected, tied to its TOC entry."""
 
-    entry: Entry | None
+    entry: TocEntry | None
     line: int
     sqlstate: str | None
     message: str
@@ -206,7 +208,7 @@ def _member_missing(exc: psycopg.Error) -> bool:
     return state in _OBJECT_MISSING or (state == "42704" and msg.startswith("type "))
 
 
-def _failure(exc: psycopg.Error, item: Item, entry: Entry | None) -> Failure:
+def _failure(exc: psycopg.Error, item: Item, entry: TocEntry | None) -> Failure:
     diag = exc.diag
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
     msg = diag.message_primary or first_line
@@ -234,7 +236,7 @@ class Replayer:
 
     def __init__(self, conn: psycopg.Connection, backup: Backup, selection: Selection, *,
                  keep_going: bool = False, on_failure: Callable[[Failure], None] | None = None,
-                 item_filter: Callable[[Item, Entry | None], bool] | None = None,
+                 item_filter: Callable[[Item, TocEntry | None], bool] | None = None,
                  role_map: RoleMapper | None = None, policy: ExistingPolicy | None = None,
                  workers: Workers | None = None) -> None:
         self.conn = conn
@@ -249,7 +251,7 @@ class Replayer:
         self.result = ApplyResult()
         self._lock = threading.Lock()
         self._in_post_data = False
-        self._deferred: list[tuple[Entry, bytes, IO[bytes]]] = []
+        self._deferred: list[tuple[TocEntry, bytes, IO[bytes]]] = []
         self._post_tasks: list[PostTask] = []
         self._skipped_entries: set[int] = set()
         self._settings_known: dict[str, bool] = {}
@@ -333,7 +335,7 @@ class Replayer:
                 if entry.id not in self._skipped_entries:
                     self._skipped_entries.add(entry.id)
                     self.policy.entry_was_skipped(entry)
-                    if entry.kind == "TABLE DATA" and entry.table:
+                    if entry.kind == Kind.TABLE_DATA and entry.table:
                         self.policy.skipped_data_tables.add(entry.table)
                     self._skip(entry, item, reason)
                 return
@@ -365,7 +367,7 @@ class Replayer:
             known = self._settings_known[name] = bool(row and row[0])
         return not known
 
-    def _skip(self, entry: Entry | None, item: Item, reason: str) -> None:
+    def _skip(self, entry: TocEntry | None, item: Item, reason: str) -> None:
         """Record a skip; with ``--strict`` it is a failure instead."""
         assert self.policy is not None
         if self.policy.strict:
@@ -383,7 +385,7 @@ class Replayer:
         if self.on_failure is not None:
             self.on_failure(f)
 
-    def _event_trigger_owner(self, conn: psycopg.Connection, raw: bytes, entry: Entry) -> None:
+    def _event_trigger_owner(self, conn: psycopg.Connection, raw: bytes, entry: TocEntry) -> None:
         """``ALTER EVENT TRIGGER ... OWNER TO r`` where ``r`` may no longer be a superuser.
 
         An event trigger's owner must be a superuser when it is set; on a managed platform the
@@ -401,9 +403,9 @@ class Replayer:
                     f"entry {entry.id} ({entry.describe()}): {exc.diag.message_primary or exc}; "
                     "the event trigger stays owned by the restoring role")
 
-    def _execute(self, conn: psycopg.Connection, raw: bytes, entry: Entry | None, item: Item) -> None:
+    def _execute(self, conn: psycopg.Connection, raw: bytes, entry: TocEntry | None, item: Item) -> None:
         """Run one statement (in a savepoint when skips are allowed); failures per the options."""
-        if entry is not None and entry.kind == "EVENT TRIGGER" and is_owner_statement(raw):
+        if entry is not None and entry.kind == Kind.EVENT_TRIGGER and is_owner_statement(raw):
             self._event_trigger_owner(conn, raw, entry)
             return
         notices: list[tuple[str | None, str]] = []  # (sqlstate, message) of each notice
@@ -449,20 +451,20 @@ class Replayer:
             if watch is not None:
                 conn.remove_notice_handler(watch)
 
-    def _member_grant_extension(self, entry: Entry | None) -> Entry | None:
+    def _member_grant_extension(self, entry: TocEntry | None) -> TocEntry | None:
         """The EXTENSION entry when ``entry`` holds the grants changed on one of its members.
 
         pydump writes those as an ACL entry that depends on the extension's entry alone (a
         dumped object's ACL depends on that object; one an extension script granted on, on
         the object and the extensions)."""
-        if entry is None or entry.kind != "ACL" or not entry.deps:
+        if entry is None or entry.kind != Kind.ACL or not entry.deps:
             return None
         deps = [self.backup.entry(d) for d in entry.deps]
-        if all(d is not None and d.kind == "EXTENSION" for d in deps):
+        if all(d is not None and d.kind == Kind.EXTENSION for d in deps):
             return deps[0]
         return None
 
-    def _member_missing(self, exc: psycopg.Error, raw: bytes, entry: Entry, item: Item, ext: Entry) -> None:
+    def _member_missing(self, exc: psycopg.Error, raw: bytes, entry: TocEntry, item: Item, ext: TocEntry) -> None:
         """A grant on an extension member the target's extension does not have.
 
         ``CREATE EXTENSION`` makes the target's default version, which on a newer major may
@@ -472,7 +474,7 @@ class Replayer:
         goes on with a warning naming the object, where pg_dump's script stops. With
         ``--strict`` it is an error; under ``--skip-existing`` it is in the skip report too."""
         msg = exc.diag.message_primary or _first_line(exc)
-        version = ext.extra.get("version")
+        version = ext.get("version")
         reason = (f"{entry.name}: {msg}: the target's extension {ext.name} has no such member "
                   f"(the backup's is version {version}); its changed privileges were not restored"
                   if version else
@@ -488,7 +490,7 @@ class Replayer:
             if reason not in self.result.warnings:
                 self.result.warnings.append(reason)
 
-    def _privileges_not_changed(self, raw: bytes, entry: Entry | None, item: Item,
+    def _privileges_not_changed(self, raw: bytes, entry: TocEntry | None, item: Item,
                                 notices: list[tuple[str | None, str]]) -> None:
         """A GRANT/REVOKE the server ran but (partly) ignored, with only a WARNING: the restoring
         role holds the privilege (through PUBLIC, say) but may not grant it, as a non-superuser
@@ -515,10 +517,10 @@ class Replayer:
             self.result.warnings.append(f"{where}: {msg}: {text}")
 
     # -- data ------------------------------------------------------------------------------------
-    def _copy_item(self, item: CopyBlock, entry: Entry | None, phase: Phase | None, pos: Callable[[], int] | None) -> None:
+    def _copy_item(self, item: CopyBlock, entry: TocEntry | None, phase: Phase | None, pos: Callable[[], int] | None) -> None:
         stmt = item.raw
         chunks: Iterable[bytes] = item.chunks
-        if self.policy is not None and entry is not None and entry.kind == "TABLE DATA":
+        if self.policy is not None and entry is not None and entry.kind == Kind.TABLE_DATA:
             plan = self.policy.data_plan(self.conn, entry)
             if isinstance(plan, str):
                 if entry.table:
@@ -547,7 +549,7 @@ class Replayer:
             return
         self._copy(self.conn, CopyBlock(stmt, item.entry_id, item.line, iter(())), entry, chunks, phase, pos)
 
-    def _copy(self, conn: psycopg.Connection, item: CopyBlock, entry: Entry | None, chunks: Iterable[bytes],
+    def _copy(self, conn: psycopg.Connection, item: CopyBlock, entry: TocEntry | None, chunks: Iterable[bytes],
               phase: Phase | None = None, pos: Callable[[], int] | None = None) -> None:
         """Stream one COPY block; row count from the server's ``COPY n`` tag, not by counting."""
         try:
@@ -608,7 +610,7 @@ def _file_chunks(f: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
         yield chunk
 
 
-def _where(entry: Entry | None, item: Item) -> str:
+def _where(entry: TocEntry | None, item: Item) -> str:
     return f"entry {entry.id} ({entry.describe()})" if entry else f"script line {item.line}"
 
 

@@ -12,20 +12,22 @@ All problems are collected, not just the first, so one run tells the whole story
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from restore.backup import Backup, canonical_key, qualified_key
-from restore.errors import RestoreError
+from dumper.errors import RestoreError
+from dumper.format.layout import DATA_DIR, METADATA_FILE
+from dumper.format.manifest import HASH_CHUNK, file_sha256, safe_member
+from dumper.format.names import canonical_key, csv_table_key
+from dumper.format.toc import Kind
+from restore.backup import Backup
 from restore.progress import Progress
 from restore.script import CopyBlock, ScriptReader
 from restore.streams import open_source
 
-HASH_CHUNK = 1 << 20
 _CSV_QUOTED = re.compile(rb'"[^"]*"')
 _COPY_TABLE = re.compile(rb'\s*COPY\s+((?:"(?:[^"]|"")*"|[^\s."(]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+))', re.IGNORECASE)
 
@@ -48,17 +50,6 @@ class CheckResult:
     def as_json(self) -> dict[str, Any]:
         return {"backup_dir": str(self.path), "ok": self.ok, "problems": self.problems,
                 "files_checked": self.files_checked, "bytes_checked": self.bytes_checked}
-
-
-def sha256_file(path: Path) -> tuple[int, str]:
-    """Size and sha256 hex digest, streamed."""
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            h.update(chunk)
-            n += len(chunk)
-    return n, h.hexdigest()
 
 
 def count_csv_records(path: Path, chunk_size: int = HASH_CHUNK) -> int:
@@ -94,13 +85,6 @@ def count_csv_records(path: Path, chunk_size: int = HASH_CHUNK) -> int:
     return max(records - 1, 0)  # minus the header row
 
 
-def _safe_member(base: Path, name: str) -> Path | None:
-    """A listed file name as a path inside the backup, or None if it tries to leave it."""
-    if not name or os.path.isabs(name) or any(part in ("..", "") for part in Path(name).parts):
-        return None
-    return base / name
-
-
 def check_backup(path: str | os.PathLike[str], progress: Progress | None = None) -> CheckResult:
     """Run every check on a backup directory; never raises for a bad backup, reports instead."""
     progress = progress or Progress("off")
@@ -130,14 +114,14 @@ def _check_files(backup: Backup, res: CheckResult, progress: Progress) -> None:
     done = 0
     try:
         for name, info in sorted(files.items()):
-            p = _safe_member(backup.path, name)
+            p = safe_member(backup.path, name)
             if p is None:
                 res.problems.append(f"metadata.json lists an unsafe file name {name!r}")
                 continue
             if not p.is_file():
                 res.problems.append(f"{name}: missing")
                 continue
-            size, digest = sha256_file(p)
+            size, digest = file_sha256(p)
             res.files_checked += 1
             res.bytes_checked += size
             done += size
@@ -152,7 +136,7 @@ def _check_files(backup: Backup, res: CheckResult, progress: Progress) -> None:
     listed = set(files)
     for f in sorted(backup.path.rglob("*")):
         rel = f.relative_to(backup.path).as_posix()
-        if f.is_file() and rel != "metadata.json" and rel not in listed:
+        if f.is_file() and rel != METADATA_FILE and rel not in listed:
             res.problems.append(f"{rel}: present but not listed in metadata.json")
 
 
@@ -213,47 +197,19 @@ def _check_script(backup: Backup, res: CheckResult, progress: Progress) -> None:
         elif want != got:
             res.problems.append(f"{key}: {got} rows in the script, row_counts.json says {want}")
     for e in backup.entries:
-        if e.kind == "TABLE DATA" and e.rows is not None and per_entry.get(e.id, 0) != e.rows:
+        if e.kind == Kind.TABLE_DATA and e.rows is not None and per_entry.get(e.id, 0) != e.rows:
             res.problems.append(f"entry {e.id} ({e.describe()}): {per_entry.get(e.id, 0)} rows in the script, toc.json says {e.rows}")
-
-
-def csv_table_key(filename: str) -> str | None:
-    """``data/<schema>.<table>.csv`` → row_counts key, undoing the ``%XX`` encoding of FORMAT.md."""
-    name = Path(filename).name
-    if not name.endswith(".csv"):
-        return None
-    stem = name[:-4]
-    if stem.count(".") != 1:
-        return None
-    schema, table = stem.split(".")
-    try:
-        return qualified_key(_pct_decode(schema), _pct_decode(table))
-    except ValueError:
-        return None
-
-
-def _pct_decode(s: str) -> str:
-    out = bytearray()
-    i = 0
-    while i < len(s):
-        if s[i] == "%":
-            out += bytes.fromhex(s[i + 1:i + 3])
-            i += 3
-        else:
-            out += s[i].encode()
-            i += 1
-    return out.decode("utf-8")
 
 
 def csv_files(backup: Backup) -> dict[str, Path]:
     """Table key → CSV path, from the TOC's ``csv`` fields, else from the file names under data/."""
     out: dict[str, Path] = {}
     for e in backup.entries:
-        if e.kind == "TABLE DATA" and e.csv and e.table:
-            p = _safe_member(backup.path, e.csv)
+        if e.kind == Kind.TABLE_DATA and e.csv and e.table:
+            p = safe_member(backup.path, e.csv)
             if p is not None:
                 out[e.table] = p
-    data = backup.path / "data"
+    data = backup.path / DATA_DIR
     if data.is_dir():
         for f in sorted(data.glob("*.csv")):
             key = csv_table_key(f.name)

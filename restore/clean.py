@@ -47,24 +47,26 @@ from dataclasses import dataclass, field
 import psycopg
 
 from restore.apply import Selection
-from restore.backup import Backup, Entry, split_qualified
-from restore.errors import StatementFailed
+from dumper.format.names import split_qualified
+from dumper.format.toc import Kind, TocEntry
+from restore.backup import Backup
+from dumper.errors import StatementFailed
 from restore.script import Statement, iter_script
 
 #: "does not exist" SQLSTATEs: undefined_table, undefined_object, invalid_schema_name, undefined_function.
 _MISSING = {"42P01", "42704", "3F000", "42883"}
 
-_DROP_KEYWORD = {"TABLE": "TABLE", "FOREIGN TABLE": "FOREIGN TABLE", "VIEW": "VIEW",
-                 "MATERIALIZED VIEW": "MATERIALIZED VIEW", "SEQUENCE": "SEQUENCE", "TYPE": "TYPE",
-                 "DOMAIN": "DOMAIN", "FUNCTION": "FUNCTION", "PROCEDURE": "PROCEDURE", "AGGREGATE": "AGGREGATE",
-                 "COLLATION": "COLLATION", "CONVERSION": "CONVERSION", "STATISTICS": "STATISTICS",
-                 "TEXT SEARCH PARSER": "TEXT SEARCH PARSER", "TEXT SEARCH TEMPLATE": "TEXT SEARCH TEMPLATE",
-                 "TEXT SEARCH DICTIONARY": "TEXT SEARCH DICTIONARY",
-                 "TEXT SEARCH CONFIGURATION": "TEXT SEARCH CONFIGURATION"}
+_DROP_KEYWORD = {Kind.TABLE: "TABLE", Kind.FOREIGN_TABLE: "FOREIGN TABLE", Kind.VIEW: "VIEW",
+                 Kind.MATERIALIZED_VIEW: "MATERIALIZED VIEW", Kind.SEQUENCE: "SEQUENCE", Kind.TYPE: "TYPE",
+                 Kind.DOMAIN: "DOMAIN", Kind.FUNCTION: "FUNCTION", Kind.PROCEDURE: "PROCEDURE", Kind.AGGREGATE: "AGGREGATE",
+                 Kind.COLLATION: "COLLATION", Kind.CONVERSION: "CONVERSION", Kind.STATISTICS: "STATISTICS",
+                 Kind.TEXT_SEARCH_PARSER: "TEXT SEARCH PARSER", Kind.TEXT_SEARCH_TEMPLATE: "TEXT SEARCH TEMPLATE",
+                 Kind.TEXT_SEARCH_DICTIONARY: "TEXT SEARCH DICTIONARY",
+                 Kind.TEXT_SEARCH_CONFIGURATION: "TEXT SEARCH CONFIGURATION"}
 #: Database-wide kinds named by one identifier.
-_GLOBAL_KEYWORD = {"EVENT TRIGGER": "EVENT TRIGGER", "PUBLICATION": "PUBLICATION",
-                   "PROCEDURAL LANGUAGE": "LANGUAGE", "FOREIGN DATA WRAPPER": "FOREIGN DATA WRAPPER",
-                   "SERVER": "SERVER", "ACCESS METHOD": "ACCESS METHOD"}
+_GLOBAL_KEYWORD = {Kind.EVENT_TRIGGER: "EVENT TRIGGER", Kind.PUBLICATION: "PUBLICATION",
+                   Kind.PROCEDURAL_LANGUAGE: "LANGUAGE", Kind.FOREIGN_DATA_WRAPPER: "FOREIGN DATA WRAPPER",
+                   Kind.SERVER: "SERVER", Kind.ACCESS_METHOD: "ACCESS METHOD"}
 
 _LO_CREATE = re.compile(r"lo_create\('?(\d+)'?\)")
 
@@ -95,16 +97,16 @@ Resolver = Callable[[psycopg.Connection], "str | Skip | None"]
 class Drop:
     """One DROP statement (or a catalog look-up that writes it) and the entry it undoes."""
 
-    entry: Entry
+    entry: TocEntry
     sql: str
     resolve: Resolver | None = None
 
 
-def drop_statement(e: Entry, if_exists: bool) -> str | None:
+def drop_statement(e: TocEntry, if_exists: bool) -> str | None:
     """The statement that removes what entry ``e`` creates, or None when nothing needs dropping
     (or when the name alone cannot say: see :func:`drop_resolver`)."""
     ie = " IF EXISTS" if if_exists else ""
-    if e.kind == "FK CONSTRAINT":
+    if e.kind == Kind.FK_CONSTRAINT:
         if not e.table:
             return None
         schema, tname = split_qualified(e.table)
@@ -113,21 +115,21 @@ def drop_statement(e: Entry, if_exists: bool) -> str | None:
         cname = e.name[len(tname) + 1:]
         tab = f"{_q(schema)}.{_q(tname)}" if schema else _q(tname)
         return f"ALTER TABLE{ie} ONLY {tab} DROP CONSTRAINT{ie} {_q(cname)};"
-    if e.kind == "SCHEMA":
+    if e.kind == Kind.SCHEMA:
         return None if e.name == "public" else f"DROP SCHEMA{ie} {_q(e.name)};"
     if e.kind in _GLOBAL_KEYWORD:
         return f"DROP {_GLOBAL_KEYWORD[e.kind]}{ie} {_q(e.name)};"
-    if e.kind == "CAST":  # "source AS target", both format_type() spellings
+    if e.kind == Kind.CAST:  # "source AS target", both format_type() spellings
         return f"DROP CAST{ie} ({e.name});"
-    if e.kind == "TRANSFORM":  # "type language"
+    if e.kind == Kind.TRANSFORM:  # "type language"
         type_name, _, lang = e.name.rpartition(" ")
         return f"DROP TRANSFORM{ie} FOR {type_name} LANGUAGE {_q(lang)};" if type_name else None
     if e.schema is None:
         return None
-    if e.kind == "OPERATOR":  # "op(left|NONE, right)": operator names have no parentheses
+    if e.kind == Kind.OPERATOR:  # "op(left|NONE, right)": operator names have no parentheses
         op, paren, args = e.name.partition("(")
         return f"DROP OPERATOR{ie} {_q(e.schema)}.{op} ({args};" if paren and args.endswith(")") else None
-    if e.kind in ("OPERATOR CLASS", "OPERATOR FAMILY"):  # "name USING method"
+    if e.kind in (Kind.OPERATOR_CLASS, Kind.OPERATOR_FAMILY):  # "name USING method"
         name, using, method = e.name.rpartition(" USING ")
         return f"DROP {e.kind}{ie} {_q(e.schema)}.{_q(name)} USING {_q(method)};" if using else None
     kw = _DROP_KEYWORD.get(e.kind)
@@ -142,10 +144,10 @@ def _one(conn: psycopg.Connection, sql: str, params: tuple[object, ...]) -> list
     return conn.execute(sql, params).fetchall()
 
 
-def drop_resolver(e: Entry, if_exists: bool, blobs: dict[int, list[int]]) -> Resolver | None:
+def drop_resolver(e: TocEntry, if_exists: bool, blobs: dict[int, list[int]]) -> Resolver | None:
     """A catalog look-up for the kinds whose TOC name does not spell the DROP unambiguously."""
     ie = " IF EXISTS" if if_exists else ""
-    if e.kind == "DEFAULT" and e.schema is not None:  # "table column"
+    if e.kind == Kind.DEFAULT and e.schema is not None:  # "table column"
         def default(conn: psycopg.Connection) -> str | Skip | None:
             rows = _one(conn, """
                 SELECT n.nspname, c.relname, a.attname
@@ -161,7 +163,7 @@ def drop_resolver(e: Entry, if_exists: bool, blobs: dict[int, list[int]]) -> Res
             sch, rel, col = rows[0]
             return f"ALTER TABLE ONLY {_q(sch)}.{_q(rel)} ALTER COLUMN {_q(col)} DROP DEFAULT;"
         return default
-    if e.kind == "CHECK CONSTRAINT" and e.schema is not None:  # "table constraint", or a domain's NOT VALID checks
+    if e.kind == Kind.CHECK_CONSTRAINT and e.schema is not None:  # "table constraint", or a domain's NOT VALID checks
         def check(conn: psycopg.Connection) -> str | Skip | None:
             rows = _one(conn, """
                 SELECT n.nspname, c.relname, k.conname
@@ -176,12 +178,12 @@ def drop_resolver(e: Entry, if_exists: bool, blobs: dict[int, list[int]]) -> Res
             sch, rel, con = rows[0]
             return f"ALTER TABLE{ie} {_q(sch)}.{_q(rel)} DROP CONSTRAINT{ie} {_q(con)};"
         return check
-    if e.kind in ("RULE", "POLICY") and e.schema is not None:  # "table name"
+    if e.kind in (Kind.RULE, Kind.POLICY) and e.schema is not None:  # "table name"
         # Dropped explicitly: a rule or policy may read another table of the backup, which is
         # then no longer pinned by it. A view's _RETURN rule written after the data (a view in
         # a loop with a function, split as pg_dump does) becomes a placeholder query again.
         def rule_or_policy(conn: psycopg.Connection) -> str | Skip | None:
-            if e.kind == "RULE":
+            if e.kind == Kind.RULE:
                 q = """SELECT c.oid, c.relkind, r.rulename FROM pg_catalog.pg_rewrite r
                          JOIN pg_catalog.pg_class c ON c.oid = r.ev_class"""
                 cond = "c.relname || ' ' || r.rulename = %s"
@@ -197,7 +199,7 @@ def drop_resolver(e: Entry, if_exists: bool, blobs: dict[int, list[int]]) -> Res
                 return None
             oid, relkind, name = rows[0]
             (rel,), = _one(conn, "SELECT %s::oid::pg_catalog.regclass::text", (oid,))
-            if e.kind == "POLICY":
+            if e.kind == Kind.POLICY:
                 return f"DROP POLICY{ie} {_q(name)} ON {rel};"
             if name != "_RETURN":
                 return f"DROP RULE{ie} {_q(name)} ON {rel};"
@@ -214,7 +216,7 @@ def drop_resolver(e: Entry, if_exists: bool, blobs: dict[int, list[int]]) -> Res
             select = ", ".join(f"NULL::{typ}{f' COLLATE {coll}' if coll else ''} AS {_q(col)}" for col, typ, coll in cols)
             return f"CREATE OR REPLACE VIEW {rel} AS SELECT {select};"
         return rule_or_policy
-    if e.kind == "USER MAPPING":  # "user SERVER server" (user "public" is PUBLIC)
+    if e.kind == Kind.USER_MAPPING:  # "user SERVER server" (user "public" is PUBLIC)
         def mapping(conn: psycopg.Connection) -> str | Skip | None:
             rows = _one(conn, """
                 SELECT umuser = 0, usename, srvname
@@ -226,7 +228,7 @@ def drop_resolver(e: Entry, if_exists: bool, blobs: dict[int, list[int]]) -> Res
             public, user, server = rows[0]
             return f"DROP USER MAPPING{ie} FOR {'PUBLIC' if public else _q(user)} SERVER {_q(server)};"
         return mapping
-    if e.kind == "SUBSCRIPTION":
+    if e.kind == Kind.SUBSCRIPTION:
         def subscription(conn: psycopg.Connection) -> str | Skip | None:
             rows = _one(conn, """
                 SELECT subslotname IS NOT NULL FROM pg_catalog.pg_subscription
@@ -240,7 +242,7 @@ def drop_resolver(e: Entry, if_exists: bool, blobs: dict[int, list[int]]) -> Res
                             "ALTER SUBSCRIPTION ... SET (slot_name = NONE) and DROP SUBSCRIPTION yourself")
             return f"DROP SUBSCRIPTION{ie} {_q(e.name)};"
         return subscription
-    if e.kind == "BLOB METADATA":
+    if e.kind == Kind.BLOB_METADATA:
         oids = blobs.get(e.id)
         if not oids:
             return None
@@ -279,14 +281,14 @@ def drop_plan(backup: Backup, selection: Selection, if_exists: bool) -> list[Dro
     depend on each other, so neither can go first; as with pg_dump, the type's drop takes its
     functions with it (both are the backup's own)."""
     wanted = [e for e in reversed(backup.entries) if selection.wants_entry(e) and e.section != "data"]
-    blobs = _blob_oids(backup, {e.id for e in wanted if e.kind == "BLOB METADATA"})
-    base_types = {(e.schema, e.name) for e in backup.entries if e.kind == "SHELL TYPE"}
+    blobs = _blob_oids(backup, {e.id for e in wanted if e.kind == Kind.BLOB_METADATA})
+    base_types = {(e.schema, e.name) for e in backup.entries if e.kind == Kind.SHELL_TYPE}
     out: list[Drop] = []
     for e in wanted:
-        if e.kind == "SHELL TYPE":
+        if e.kind == Kind.SHELL_TYPE:
             continue  # the TYPE entry of the same name drops it
         stmt = drop_statement(e, if_exists)
-        if stmt is not None and e.kind == "TYPE" and (e.schema, e.name) in base_types:
+        if stmt is not None and e.kind == Kind.TYPE and (e.schema, e.name) in base_types:
             stmt = stmt[:-1] + " CASCADE;"
         if stmt is not None:
             out.append(Drop(e, stmt))

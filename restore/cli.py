@@ -21,19 +21,20 @@ import psycopg
 from restore import __version__
 from restore.apply import Failure, Replayer, Selection
 from restore.clean import drop_plan, run_clean
-from restore.existing import ExistingPolicy
+from restore.skip_existing import ExistingPolicy
 from restore.parallel import Workers
 from restore.precheck import check_target
 from restore.roles import RoleMapper, bootstrap_role_map, parse_role_map
+from dumper.format.toc import Kind
 from restore.backup import Backup, resolve_backup
 from restore.check import CheckResult, _check_files, check_backup
 from restore.dataload import DataLoader
-from restore.errors import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_VERIFY_MISMATCH,
-                            BackupError, RestoreError, StatementFailed, TargetNotEmpty, UsageError)
+from dumper.connect import redact_dsn, resolve_dsn
+from dumper.errors import BackupError, ExitCode, RestoreError, StatementFailed, TargetNotEmpty, ToolError, UsageError
+from dumper.events import Reporter
+from dumper.format.manifest import backup_encoding
 from restore.progress import Progress, choose_mode
-from restore.report import Reporter
-from restore.target import (backup_encoding, connect, create_database, foreign_owned_only, redact_dsn, resolve_dsn, server_info,
-                            user_relations)
+from restore.target import connect, create_database, foreign_owned_only, server_info, user_relations
 from restore.verify import Mismatch, extension_config_tables, verify_row_counts
 
 
@@ -156,16 +157,16 @@ def validate(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the exit status (the caller passes it to ``sys.exit``)."""
     # psycopg logs "error ignored terminating <Copy>" when a connection dies mid-COPY; the
     # user gets our one-line error instead.
     logging.getLogger("psycopg").addHandler(logging.NullHandler())
     logging.getLogger("psycopg").propagate = False
-    """Console entry point; returns the exit status (the caller passes it to ``sys.exit``)."""
     args = build_parser().parse_args(argv)
     out = Output(args)
     try:
         return run(args, out)
-    except RestoreError as exc:
+    except ToolError as exc:
         if args.debug:
             traceback.print_exc()
         out.error(exc.message)
@@ -174,14 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         out.error("interrupted")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
-        return EXIT_INTERNAL
+        return ExitCode.INTERNAL
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback unless --debug
         if args.debug:
             traceback.print_exc()
         out.error(f"internal error: {exc.__class__.__name__}: {exc} (rerun with --debug for a traceback)")
-        return EXIT_INTERNAL
+        return ExitCode.INTERNAL
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
@@ -229,7 +230,7 @@ def do_check(path: Path, out: Output) -> int:
             print(f"❌ {path}: {len(res.problems)} problem(s)")
     for p in res.problems:
         out.error(p)
-    return EXIT_OK if res.ok else BackupError.exit_code
+    return ExitCode.OK if res.ok else BackupError.exit_code
 
 
 
@@ -239,9 +240,9 @@ def do_list(backup: Backup, selection: Selection) -> int:
     for e in backup.entries:
         if not selection.wants_entry(e):
             continue
-        extra = f" rows={e.rows}" if e.kind == "TABLE DATA" and e.rows is not None else ""
+        extra = f" rows={e.rows}" if e.kind == Kind.TABLE_DATA and e.rows is not None else ""
         print(f"{e.id}; {e.section}; {e.kind} {e.schema or '-'} {e.name} {e.owner or '-'}{extra}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection: Selection, dsn: str) -> int:
@@ -252,7 +253,8 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
     if args.create:
         created = create_database(dsn, drop_first=args.clean, info=out.info)
     conn = connect(dsn, autocommit=not args.single_transaction, encoding=backup_encoding(backup.metadata))
-    reporter = Reporter(dsn, enabled=not args.no_report, warn=out.warn)
+    reporter = Reporter(dsn, "restore-db", __version__, enabled=not args.no_report, warn=out.warn,
+                        application_name="pyrestore-report")
     reporter.probe()  # before anything is restored: only a pre-existing events table gets rows
     mode = "data-only" if args.data_only else "schema-only" if args.schema_only else "full"
     summary: dict[str, Any] = {"backup_dir": str(backup.script if backup.bare_script else backup.path),
@@ -362,7 +364,7 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
         ok = True
         summary["ok"] = True
         _print_summary(out, summary, failures, mismatches)
-        return EXIT_OK
+        return ExitCode.OK
     except BaseException:
         if args.single_transaction and not conn.closed:
             try:
@@ -407,7 +409,7 @@ def _mismatch_error(mismatches: list[Mismatch]) -> RestoreError:
     names = "; ".join(m.describe() for m in mismatches[:10])
     more = f" (and {len(mismatches) - 10} more)" if len(mismatches) > 10 else ""
     return RestoreError(f"row counts differ from row_counts.json for {len(mismatches)} table(s): {names}{more}",
-                        EXIT_VERIFY_MISMATCH)
+                        ExitCode.VERIFY_MISMATCH)
 
 
 def skip_groups(skipped: list[dict[str, Any]]) -> str:

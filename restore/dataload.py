@@ -41,20 +41,22 @@ import psycopg
 from psycopg import sql
 
 from restore.apply import Replayer, Selection, _file_chunks
-from restore.backup import Backup, Entry, qualified_key, split_qualified
+from dumper.format.names import split_qualified, table_key
+from dumper.format.toc import Kind, TocEntry
+from restore.backup import Backup
 from restore.check import csv_files
-from restore.errors import RestoreError, StatementFailed, TargetNotEmpty, UsageError
+from dumper.errors import BackupError, RestoreError, StatementFailed, TargetNotEmpty, UsageError
 from restore.progress import Progress
 from restore.parallel import Workers, spool
 from restore.script import CopyBlock, Item, ScriptReader
 from restore.streams import open_source
-from restore.target import backup_encoding
+from dumper.format.manifest import backup_encoding
 
 COPY_CHUNK = 1 << 20
 EVENTS_TABLE = "code_ops.artifact_events"
 REPORT_NAME = "restore-db"
 _STASH = "_pyrestore_own_events"
-DATA_LOAD_KINDS = frozenset({"TABLE DATA", "SEQUENCE SET", "BLOB METADATA", "BLOBS", "MATERIALIZED VIEW DATA"})
+DATA_LOAD_KINDS = frozenset({Kind.TABLE_DATA, Kind.SEQUENCE_SET, Kind.BLOB_METADATA, Kind.BLOBS, Kind.MATERIALIZED_VIEW_DATA})
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,7 @@ def foreign_keys(conn: psycopg.Connection, keys: Iterable[str]) -> list[ForeignK
         return []
     with qualified_names(conn):
         rows = _fk_rows(conn, list(oid_of))
-    return [ForeignKey(r[0], oid_of[int(r[4])], oid_of[int(r[5])], r[3], r[6], qualified_key(r[1], r[2])) for r in rows]
+    return [ForeignKey(r[0], oid_of[int(r[4])], oid_of[int(r[5])], r[3], r[6], table_key(r[1], r[2])) for r in rows]
 
 
 def _fk_rows(conn: psycopg.Connection, oids: list[int]) -> list[tuple[Any, ...]]:
@@ -212,7 +214,7 @@ def not_valid_constraints(conn: psycopg.Connection, keys: Iterable[str]) -> list
         rows = _not_valid_rows(conn, list(oids))
     out = []
     for name, schema, rel, definition, comment in rows:
-        key = qualified_key(schema, rel)
+        key = table_key(schema, rel)
         out.append(ForeignKey(name, key, key, definition, comment))
     return out
 
@@ -354,8 +356,8 @@ class DataLoader:
         self._workers: Workers | None = None
         self._lock = threading.Lock()
 
-    def data_entries(self) -> list[Entry]:
-        return [e for e in self.backup.entries if e.kind == "TABLE DATA" and e.table and self.selection.wants_entry(e)]
+    def data_entries(self) -> list[TocEntry]:
+        return [e for e in self.backup.entries if e.kind == Kind.TABLE_DATA and e.table and self.selection.wants_entry(e)]
 
     def run(self) -> DataLoadResult:
         entries = self.data_entries()
@@ -422,7 +424,7 @@ class DataLoader:
                     w.data_after.setdefault(f.child, set()).add(f.parent)
         self._workers = w
 
-    def _load(self, entries: list[Entry], tables: list[str], order: list[str], csv_map: dict[str, Path],
+    def _load(self, entries: list[TocEntry], tables: list[str], order: list[str], csv_map: dict[str, Path],
               dropped: list[ForeignKey]) -> None:
         """Drop NOT VALID constraints, silence triggers, load, and put everything back."""
         dropped_keys = {(d.definer, d.name) for d in dropped}
@@ -447,7 +449,7 @@ class DataLoader:
                 self._load_ordered(order, csv_map, entries)
                 # The header too: its SET client_encoding says how the setval names are encoded.
                 skip_seq = self._sequences_of_unloaded_tables(set(tables))
-                self._replay(lambda item, e: e is None or (e.kind in DATA_LOAD_KINDS and e.kind != "TABLE DATA"
+                self._replay(lambda item, e: e is None or (e.kind in DATA_LOAD_KINDS and e.kind != Kind.TABLE_DATA
                                                            and e.id not in skip_seq), "sequences")
             else:
                 # Materialized view contents are data too (as in pg_restore --data-only): the
@@ -604,14 +606,14 @@ class DataLoader:
                                   + " ".join(failed))
 
     # -- loading ---------------------------------------------------------------------------------
-    def _replay(self, keep: Callable[[Item, Entry | None], bool], name: str, workers: Workers | None = None) -> None:
+    def _replay(self, keep: Callable[[Item, TocEntry | None], bool], name: str, workers: Workers | None = None) -> None:
         rep = Replayer(self.conn, self.backup, self.selection, item_filter=keep, workers=workers)
         res = rep.run(self.progress, name)
         self.result.rows += res.rows
         for k, v in res.rows_by_table.items():
             self.result.rows_by_table[k] = self.result.rows_by_table.get(k, 0) + v
 
-    def _load_ordered(self, order: list[str], csv_map: dict[str, Path], entries: list[Entry]) -> None:
+    def _load_ordered(self, order: list[str], csv_map: dict[str, Path], entries: list[TocEntry]) -> None:
         """``--from-csv``: every table in foreign-key order, from its CSV file or from the script.
 
         The script is one sequential stream whose COPY blocks are in the dumper's order, not in
@@ -740,19 +742,19 @@ class DataLoader:
         by_id = {e.id: e for e in self.backup.entries}
         owner_of_seq: dict[int, str] = {}
         for e in self.backup.entries:
-            if e.kind == "SEQUENCE OWNED BY":
-                seqs = [d for d in e.deps if d in by_id and by_id[d].kind == "SEQUENCE"]
-                tabs = [by_id[d].table for d in e.deps if d in by_id and by_id[d].kind == "TABLE"]
+            if e.kind == Kind.SEQUENCE_OWNED_BY:
+                seqs = [d for d in e.deps if d in by_id and by_id[d].kind == Kind.SEQUENCE]
+                tabs = [by_id[d].table for d in e.deps if d in by_id and by_id[d].kind == Kind.TABLE]
                 for sq in seqs:
                     if tabs and tabs[0]:
                         owner_of_seq[sq] = tabs[0]
         skip: set[int] = set()
         for e in self.backup.entries:
-            if e.kind != "SEQUENCE SET":
+            if e.kind != Kind.SEQUENCE_SET:
                 continue
             for d in e.deps:
                 dep = by_id.get(d)
-                owner = dep.table if dep is not None and dep.kind == "TABLE" else owner_of_seq.get(d)
+                owner = dep.table if dep is not None and dep.kind == Kind.TABLE else owner_of_seq.get(d)
                 if owner in unloaded:
                     skip.add(e.id)
         if skip:
@@ -805,11 +807,11 @@ class _ScriptBlocks:
         while got < count:
             item = self._next()
             if item is None:
-                raise RestoreError(f"the script ends before the COPY blocks of {table}", 2)
+                raise BackupError(f"the script ends before the COPY blocks of {table}")
             if not isinstance(item, CopyBlock):
                 continue
             entry = self.loader.backup.entry(item.entry_id)
-            if entry is None or entry.kind != "TABLE DATA" or not self.loader.selection.wants_entry(entry):
+            if entry is None or entry.kind != Kind.TABLE_DATA or not self.loader.selection.wants_entry(entry):
                 continue
             if entry.table == table:
                 got += 1

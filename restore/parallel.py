@@ -43,7 +43,8 @@ from typing import IO
 
 import psycopg
 
-from restore.backup import Backup, Entry
+from dumper.format.toc import Kind, TocEntry
+from restore.backup import Backup
 from restore.target import connect
 
 #: Bytes of one COPY block kept in memory before the spool moves to a temp file.
@@ -52,9 +53,9 @@ SPOOL_MEMORY = 8 << 20
 SHUFFLE_ENV = "PYRESTORE_SHUFFLE_SEED"
 #: Post-data kinds restored after everything else, in script order on one connection
 #: (pg_restore's ACL pass; event triggers last so they cannot fire on the restore's own DDL).
-SERIAL_TAIL_KINDS = frozenset({"ACL", "DEFAULT ACL", "EVENT TRIGGER"})
+SERIAL_TAIL_KINDS = frozenset({Kind.ACL, Kind.DEFAULT_ACL, Kind.EVENT_TRIGGER})
 #: Post-data kinds restored last, as a graph (pg_restore's post-ACL pass).
-REFRESH_KINDS = frozenset({"MATERIALIZED VIEW DATA"})
+REFRESH_KINDS = frozenset({Kind.MATERIALIZED_VIEW_DATA})
 #: A pseudo-table every ``INDEX ATTACH`` holds, so no two run at once. Attaching the last
 #: partition's index marks the partitioned index valid, and then its parent, by counting the
 #: valid children under the attaching transaction's snapshot: two attaches in one partition
@@ -63,7 +64,7 @@ REFRESH_KINDS = frozenset({"MATERIALIZED VIEW DATA"})
 #: keys"). Attaches are catalog updates only, so running them one at a time costs nothing.
 ATTACH_LOCK = "\x00index attach"
 #: Dependencies whose table an entry locks while it runs (besides its own table).
-_LOCKING_DEP_KINDS = frozenset({"TABLE DATA", "TABLE", "FOREIGN TABLE", "MATERIALIZED VIEW", "VIEW"})
+_LOCKING_DEP_KINDS = frozenset({Kind.TABLE_DATA, Kind.TABLE, Kind.FOREIGN_TABLE, Kind.MATERIALIZED_VIEW, Kind.VIEW})
 
 
 def spool(chunks: object) -> tuple[IO[bytes], int]:
@@ -90,7 +91,7 @@ def shuffle_seed() -> int | None:
 class PostTask:
     """The statements of one post-data entry, run together on one connection."""
 
-    entry: Entry
+    entry: TocEntry
     statements: list[bytes] = field(default_factory=list)
 
     def tables(self, backup: Backup | None = None) -> frozenset[str]:
@@ -101,15 +102,14 @@ class PostTask:
         """
         e = self.entry
         t = {e.table} if e.table else set()
-        ref = e.extra.get("ref_table")
-        if isinstance(ref, str):
-            t.add(ref)
-        if e.kind == "INDEX ATTACH":
+        if e.ref_table:
+            t.add(e.ref_table)
+        if e.kind == Kind.INDEX_ATTACH:
             t.add(ATTACH_LOCK)
         if backup is not None and e.kind not in REFRESH_KINDS:
             for d in e.deps:
                 dep = backup.entry(d)
-                if dep is not None and dep.table and (dep.kind in _LOCKING_DEP_KINDS or e.kind == "INDEX ATTACH"):
+                if dep is not None and dep.table and (dep.kind in _LOCKING_DEP_KINDS or e.kind == Kind.INDEX_ATTACH):
                     t.add(dep.table)
         return frozenset(t)
 

@@ -17,8 +17,9 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from restore.apply import Selection
+from dumper.format.toc import Kind
 from restore.backup import Backup
-from restore.errors import EXIT_USAGE, ConnectionFailure, RestoreError
+from dumper.errors import ConnectError, ExitCode, RestoreError
 from restore.target import connect, database_name
 
 
@@ -27,13 +28,13 @@ class TargetUnsuitable(RestoreError):
 
     Same exit status as ``TargetNotEmpty`` (2): a target the restore must not write into."""
 
-    exit_code = EXIT_USAGE
+    exit_code = ExitCode.USAGE
 
 
 def _creates_extension(backup: Backup, selection: Selection, name: str) -> bool:
     """Whether the restore would replay the backup's ``CREATE EXTENSION name`` (toc.json);
     a bare script has no TOC and is not checked."""
-    return any(e.kind == "EXTENSION" and e.name == name and selection.wants_entry(e) for e in backup.entries)
+    return any(e.kind == Kind.EXTENSION and e.name == name and selection.wants_entry(e) for e in backup.entries)
 
 
 def pg_cron_problem(setting: str | None, database: str) -> str | None:
@@ -53,11 +54,11 @@ def pg_cron_problem(setting: str | None, database: str) -> str | None:
 
 def _maintenance_connection(dsn: str) -> psycopg.Connection:
     """A connection to the DSN's server when its database does not exist yet (``--create``)."""
-    last: ConnectionFailure | None = None
+    last: ConnectError | None = None
     for maint in ("postgres", "template1"):
         try:
             return connect(make_conninfo(dsn, dbname=maint), autocommit=True)
-        except ConnectionFailure as exc:
+        except ConnectError as exc:
             last = exc
     assert last is not None
     raise last

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from restore.errors import UsageError
+from dumper.errors import UsageError
 
 if TYPE_CHECKING:
     import psycopg

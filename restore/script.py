@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from restore.errors import ScriptError
+from dumper.errors import ScriptError
 from restore.streams import ByteSource, open_source
 
 #: Decompressed bytes requested from the source per refill; also the upper bound of a COPY chunk.

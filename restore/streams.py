@@ -24,7 +24,7 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from restore.errors import ScriptError
+from dumper.errors import ScriptError
 
 try:  # ISA-L inflates about twice as fast as zlib and verifies the same CRC-32/ISIZE trailers
     from isal import isal_zlib as _inflate
@@ -34,8 +34,6 @@ except ImportError:  # optional dependency (pydump[fast])
 #: Bytes read from the file per refill. Small enough that a zstd frame's output per call stays
 #: modest, big enough that the Python overhead per call is negligible.
 INPUT_CHUNK = 64 * 1024
-
-SCRIPT_NAMES: tuple[str, ...] = ("backup.sql.gz", "backup.sql.zst", "backup.sql")
 
 
 class ByteSource(Protocol):
@@ -204,12 +202,3 @@ def open_source(path: str | os.PathLike[str]) -> ByteSource:
     if kind == "zstd":
         return ZstdSource(fh, p.name)
     return PlainSource(fh, p.name)
-
-
-def find_script(backup_dir: str | os.PathLike[str]) -> Path:
-    """Return the script file of a backup directory (whichever compression it was written with)."""
-    d = Path(backup_dir)
-    for name in SCRIPT_NAMES:
-        if (d / name).is_file():
-            return d / name
-    raise ScriptError(f"{d}: no backup.sql.gz, backup.sql.zst or backup.sql in the backup directory")

@@ -1,8 +1,7 @@
-"""The target database: connecting, redacting DSNs, and looking before we write.
+"""The target database: pyrestore's session on it, and looking before we write.
 
-Connection parameters come from libpq's own sources (DSN/URI, ``PG*`` variables,
-``~/.pgpass``, service files) because psycopg hands an empty or partial conninfo to libpq,
-which fills the gaps exactly as ``psql`` would.
+Where the DSN comes from, the connect timeout and password masking are the same for both
+tools (:mod:`dumper.connect`); what is restore-specific is the session set-up below.
 """
 from __future__ import annotations
 
@@ -16,33 +15,18 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from dumper.session import dsn_error, mask_secrets, redact, wire_encoding
-from restore.errors import ConnectionFailure, StatementFailed, TargetNotEmpty, UsageError
+from dumper import connect as _connect
+from dumper.connect import wire_encoding
+from dumper.errors import ConnectError, StatementFailed, TargetNotEmpty, UsageError
+from dumper.format.names import quote_literal
 
 #: Schemas that are never "user objects" of a target.
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
 
-def resolve_dsn(arg: str | None) -> str:
-    """The target: the argument, else ``DATABASE_URL``, else "" (libpq reads ``PG*`` variables).
-
-    A DSN libpq cannot parse stops here (``ConnectionFailure``, exit 3) with a message that has
-    no piece of the password: libpq's own message quotes the malformed part, often the password.
-    """
-    dsn = arg if arg else os.environ.get("DATABASE_URL", "")
-    bad = dsn_error(dsn)
-    if bad:
-        raise ConnectionFailure(bad)
-    return dsn
-
-
-# One redaction for both tools: a printable DSN with any password removed.
-redact_dsn = redact
-
-
 def connect(dsn: str, *, autocommit: bool = True, application_name: str = "pyrestore",
             encoding: str | None = None) -> psycopg.Connection:
-    """Open a connection; ``ConnectionFailure`` (exit 3) with a password-free message on failure.
+    """Open a connection; ``ConnectError`` (exit 3) with a password-free message on failure.
 
     ``prepare_threshold=None``: a restore runs thousands of distinct utility statements once
     each; server-side preparation would only add round trips (and ``SET`` repeated by pg_dump
@@ -52,33 +36,15 @@ def connect(dsn: str, *, autocommit: bool = True, application_name: str = "pyres
     server converts nothing, so pyrestore's own statements must carry table names in the
     backup's bytes, and psycopg cannot speak SQL_ASCII itself (it returns text as ``bytes``),
     so the session asks for the backup's encoding, and LATIN1 for a SQL_ASCII backup (see
-    ``dumper.session.wire_encoding``). Any other target converts from whatever the client
+    ``dumper.connect.wire_encoding``). Any other target converts from whatever the client
     declares, and the script's own ``SET client_encoding`` takes over during the replay.
     """
-    try:
-        conn = psycopg.connect(dsn, autocommit=autocommit, prepare_threshold=None,
-                               application_name=application_name)
-    except psycopg.OperationalError as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise ConnectionFailure(f"cannot connect to {redact_dsn(dsn)}: {mask_secrets(msg, dsn)}") from None
-    except psycopg.ProgrammingError as exc:  # a DSN libpq cannot parse
-        raise ConnectionFailure(dsn_error(dsn) or f"invalid connection string: {exc.__class__.__name__}") from None
+    conn = _connect.connect(dsn, autocommit=autocommit, prepare_threshold=None, application_name=application_name)
     if conn.info.parameter_status("server_encoding") == "SQL_ASCII":
-        conn.execute("SET client_encoding = " + _literal(wire_encoding(encoding or "SQL_ASCII")))
+        conn.execute("SET client_encoding = " + quote_literal(wire_encoding(encoding or "SQL_ASCII")))
         if not autocommit:
             conn.commit()
     return conn
-
-
-def _literal(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
-def backup_encoding(metadata: dict[str, Any]) -> str:
-    """The encoding of a backup's script and CSV files: ``metadata.json``'s ``encoding``;
-    UTF8 for backups written before it was recorded (their script always said UTF8)."""
-    enc = metadata.get("encoding")
-    return enc if isinstance(enc, str) and enc else "UTF8"
 
 
 _SET_SQL_ASCII = re.compile(rb"\A\s*SET\s+client_encoding\s*(?:=|\bTO\b)\s*'?sql_ascii'?\s*;\s*\Z", re.IGNORECASE)
@@ -180,7 +146,7 @@ def create_database(dsn: str, *, drop_first: bool, info: Callable[[str], None]) 
         try:
             conn = connect(make_conninfo(dsn, dbname=maint), autocommit=True)
             break
-        except ConnectionFailure as exc:
+        except ConnectError as exc:
             last = exc
     if conn is None:
         assert last is not None

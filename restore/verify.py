@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from restore.backup import Entry, split_qualified
+from dumper.format.names import split_qualified
+from dumper.format.toc import Kind, TocEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +40,14 @@ def count_rows(conn: psycopg.Connection, key: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def extension_config_tables(entries: Iterable[Entry]) -> set[str]:
+def extension_config_tables(entries: Iterable[TocEntry]) -> set[str]:
     """Keys of the extension configuration tables whose rows the backup carries.
 
     ``CREATE EXTENSION`` fills such a table with rows of its own (PostGIS: 8,500 in
     ``spatial_ref_sys``) and the backup holds only the rows users added (the extension's
     filter), so the table's count after a restore is legitimately larger than the backup's."""
     return {e.table for e in entries
-            if e.kind == "TABLE DATA" and e.table and ("filter" in e.extra or e.extra.get("extension_config"))}
+            if e.kind == Kind.TABLE_DATA and e.table and e.extension_config}
 
 
 def verify_row_counts(conn: psycopg.Connection, expected: dict[str, int],

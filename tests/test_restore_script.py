@@ -15,7 +15,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from restore.errors import ScriptError
+from dumper.errors import ScriptError
 from restore.script import CopyBlock, MetaCommand, Statement, iter_pg_dump_script, iter_script, iter_source
 from restore.streams import GzipSource, PlainSource, ZstdSource
 

@@ -97,6 +97,6 @@ def read_extensions(s: Session) -> list[Extension]:
 
 
 def _q(name: str) -> str:
-    from dumper.ident import quote_ident
+    from dumper.format.names import quote_ident
 
     return quote_ident(name)

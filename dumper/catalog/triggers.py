@@ -162,7 +162,7 @@ def read_event_triggers(s: Session) -> list[EventTrigger]:
          ORDER BY e.evtname
         """
     )
-    from dumper.ident import quote_ident
+    from dumper.format.names import quote_ident
 
     return [
         EventTrigger(

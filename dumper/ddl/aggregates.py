@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dumper.catalog.aggregates import Aggregate
-from dumper.ident import quote_ident, quote_literal
+from dumper.format.names import quote_ident, quote_literal
 
 _MODIFY = {"r": "READ_ONLY", "s": "SHAREABLE", "w": "READ_WRITE"}
 _PARALLEL = {"s": "SAFE", "r": "RESTRICTED"}

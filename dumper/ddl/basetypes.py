@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dumper.catalog.accessmethods import AM_TYPES, AccessMethod
 from dumper.catalog.basetypes import BaseType
-from dumper.ident import quote_literal
+from dumper.format.names import quote_literal
 
 _ALIGN = {"c": "char", "s": "int2", "i": "int4", "d": "double"}
 _STORAGE = {"p": "plain", "e": "external", "x": "extended", "m": "main"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dumper.catalog.base import Acl, AclRow
-from dumper.ident import quote_ident, quote_literal
+from dumper.format.names import quote_ident, quote_literal
 
 # pg_identify_object()'s type names → the keyword COMMENT ON / ALTER ... OWNER TO expect.
 OBJTYPE_KEYWORD = {

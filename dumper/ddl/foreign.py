@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dumper.catalog.foreign import ForeignDataWrapper, ForeignServer, UserMapping
-from dumper.ident import quote_ident, quote_literal
+from dumper.format.names import quote_ident, quote_literal
 
 #: Option names that hold a secret: written like pg_dump does (a backup is private, 0700/0600,
 #: and a restored server must still connect), left out under ``--redact-auth``.

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 from dumper.catalog.largeobjects import SecurityLabel
 from dumper.ddl.common import OBJTYPE_KEYWORD
-from dumper.ident import quote_ident, quote_literal
+from dumper.format.names import quote_ident, quote_literal
 
 CHUNK = 512 * 1024  # bytes of object data per lo_put (1 MiB of hex text)
 

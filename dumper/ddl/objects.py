@@ -7,7 +7,7 @@ from dumper.catalog.namespaces import Extension, Schema
 from dumper.catalog.routines import Routine
 from dumper.catalog.triggers import EventTrigger, Policy, Rule, Trigger
 from dumper.catalog.types import TypeDef
-from dumper.ident import quote_ident, quote_literal
+from dumper.format.names import quote_ident, quote_literal
 
 
 def create_schema(s: Schema) -> str:

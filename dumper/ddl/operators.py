@@ -5,7 +5,7 @@ from __future__ import annotations
 from dumper.catalog.collations import Collation, Conversion
 from dumper.catalog.languages import Language
 from dumper.catalog.operators import Cast, OpClass, OpFamily, OpMember, Operator, Transform
-from dumper.ident import quote_ident, quote_literal
+from dumper.format.names import quote_ident, quote_literal
 
 
 def _qname(schema: str | None, name: str) -> str:

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dumper.catalog.replication import Publication, PublicationTable, Subscription
 from dumper.catalog.statistics import StatisticsObject
-from dumper.ident import quote_ident, quote_literal
+from dumper.format.names import quote_ident, quote_literal
 
 
 def create_publication(p: Publication, *, has_via_root: bool = True) -> str:

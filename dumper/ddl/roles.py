@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dumper.catalog.privileges import Membership, RoleDef
-from dumper.ident import dollar_quote, quote_ident, quote_literal
+from dumper.format.names import dollar_quote, quote_ident, quote_literal
 
 
 def _do(body: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dumper.catalog.textsearch import TSConfig, TSDictionary, TSParser, TSTemplate
-from dumper.ident import quote_ident
+from dumper.format.names import quote_ident
 
 
 def _qname(schema: str | None, name: str) -> str:

@@ -32,7 +32,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from restore.backup import Backup, Entry, split_qualified
+from dumper.format.names import split_qualified
+from dumper.format.toc import Kind, TocEntry
+from restore.backup import Backup
 
 #: Server errors that mean "it exists already" or "you may not": skip the statement, report it.
 SKIPPABLE_SQLSTATES = {
@@ -48,13 +50,13 @@ SKIPPABLE_SQLSTATES = {
 ROLE_MISSING = "42704"
 
 CREATING_KINDS = {
-    "SCHEMA": "schema", "EXTENSION": "extension", "TYPE": "type", "DOMAIN": "type",
-    "FUNCTION": "function", "PROCEDURE": "function", "AGGREGATE": "function",
-    "TABLE": "relation", "VIEW": "relation", "MATERIALIZED VIEW": "relation", "SEQUENCE": "relation",
-    "FOREIGN TABLE": "relation", "EVENT TRIGGER": "event trigger", "PUBLICATION": "publication",
+    Kind.SCHEMA: "schema", Kind.EXTENSION: "extension", Kind.TYPE: "type", Kind.DOMAIN: "type",
+    Kind.FUNCTION: "function", Kind.PROCEDURE: "function", Kind.AGGREGATE: "function",
+    Kind.TABLE: "relation", Kind.VIEW: "relation", Kind.MATERIALIZED_VIEW: "relation", Kind.SEQUENCE: "relation",
+    Kind.FOREIGN_TABLE: "relation", Kind.EVENT_TRIGGER: "event trigger", Kind.PUBLICATION: "publication",
 }
 #: Entries that only decorate their object: not run when the object pre-existed.
-DECORATION_KINDS = frozenset({"COMMENT", "ACL", "DEFAULT", "SEQUENCE OWNED BY", "ROW SECURITY"})
+DECORATION_KINDS = frozenset({Kind.COMMENT, Kind.ACL, Kind.DEFAULT, Kind.SEQUENCE_OWNED_BY, Kind.ROW_SECURITY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,7 @@ class Inventory:
                 " WHERE c.relkind = 'S'")}
         return inv
 
-    def has(self, e: Entry) -> str | None:
+    def has(self, e: TocEntry) -> str | None:
         """If the target already has the object entry ``e`` creates: a description of it, else None."""
         what = CREATING_KINDS.get(e.kind)
         s = e.schema or ""
@@ -167,7 +169,7 @@ class ExistingPolicy:
                 self._existing[e.id] = why
 
     # -- recording -------------------------------------------------------------------------
-    def record(self, entry: Entry | None, reason: str, statement: str | None = None, *, failed: bool = False) -> Skip:
+    def record(self, entry: TocEntry | None, reason: str, statement: str | None = None, *, failed: bool = False) -> Skip:
         label = f"entry {entry.id} ({entry.describe()})" if entry is not None else "statement"
         s = Skip(label, reason, statement, entry.kind if entry is not None else "statement")
         with self._lock:
@@ -182,7 +184,7 @@ class ExistingPolicy:
         return entry_id in self._existing
 
     # -- entry-level decisions -----------------------------------------------------------------
-    def entry_skip_reason(self, e: Entry) -> str | None:
+    def entry_skip_reason(self, e: TocEntry) -> str | None:
         """Why the whole entry is not run (None: run it, statement by statement)."""
         if e.id in self._decided:
             return self._decided[e.id]
@@ -190,10 +192,10 @@ class ExistingPolicy:
         self._decided[e.id] = reason
         return reason
 
-    def _entry_reason(self, e: Entry) -> str | None:
+    def _entry_reason(self, e: TocEntry) -> str | None:
         if e.id in self._existing:
             return self._existing[e.id] + "; not created"
-        if e.kind == "SEQUENCE SET":
+        if e.kind == Kind.SEQUENCE_SET:
             return self._sequence_reason(e)
         failed = [d for d in e.deps if d in self._failed]
         if failed:
@@ -206,7 +208,7 @@ class ExistingPolicy:
                             "its owner, grants, comments and defaults are left as they are")
         return None
 
-    def _sequence_reason(self, e: Entry) -> str | None:
+    def _sequence_reason(self, e: TocEntry) -> str | None:
         """A sequence that existed before the restore is never moved backwards.
 
         Its table may already hold rows (the platform's, or this backup's from an earlier
@@ -216,7 +218,7 @@ class ExistingPolicy:
         if key not in self.inventory.sequence_values:
             return None
         current = self.inventory.sequence_values[key]
-        wanted = e.extra.get("value")
+        wanted = e.get("value")
         if current is None or not isinstance(wanted, int):
             return None
         if current >= wanted:
@@ -224,7 +226,7 @@ class ExistingPolicy:
                     "a sequence is never moved backwards")
         return None
 
-    def entry_was_skipped(self, e: Entry) -> None:
+    def entry_was_skipped(self, e: TocEntry) -> None:
         """An entry skipped as a whole counts as failed for its dependants, unless it pre-existed."""
         if e.id not in self._existing:
             with self._lock:
@@ -243,7 +245,7 @@ class ExistingPolicy:
         return None
 
     # -- data -----------------------------------------------------------------------------------
-    def data_plan(self, conn: psycopg.Connection, e: Entry) -> DataPlan | str | None:
+    def data_plan(self, conn: psycopg.Connection, e: TocEntry) -> DataPlan | str | None:
         """For TABLE DATA of a pre-existing table: how to load it, or a skip reason; None: not pre-existing."""
         if not e.table:
             return None
