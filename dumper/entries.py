@@ -16,7 +16,7 @@ from dumper.catalog.relations import Relation, column_names
 from dumper.ddl import objects as ddo
 from dumper.ddl import tables as ddt
 from dumper.ddl.common import acl_stmts, comment_stmt, owner_stmt
-from dumper.ident import quote_ident, table_key
+from dumper.format.names import csv_name, quote_ident, table_key
 from dumper.initial_state import apply_script_acls, initial_acl_entries, order_script_acls, public_schema_entries
 from dumper.kinds_extra import build_kind_entries
 from dumper.order import add_restore_dependencies
@@ -31,15 +31,6 @@ class Built:
     warnings: list[str] = field(default_factory=list)
     data_tables: list[Relation] = field(default_factory=list)
     extra_roles: set[str] = field(default_factory=set)  # roles named by entries without a catalog object
-
-
-def csv_name(schema: str, table: str) -> str:
-    """``data/<schema>.<table>.csv`` with anything but ``[A-Za-z0-9_-]`` percent-encoded."""
-
-    def enc(s: str) -> str:
-        return "".join(ch if (ch.isascii() and (ch.isalnum() or ch in "_-")) else "".join(f"%{b:02X}" for b in ch.encode()) for ch in s)
-
-    return f"data/{enc(schema)}.{enc(table)}.csv"
 
 
 def build_entries(cat: Catalog, plan: Plan) -> Built:

@@ -27,7 +27,7 @@ from dumper.ddl import replication as ddr
 from dumper.ddl import roles as ddro
 from dumper.ddl import textsearch as ddts
 from dumper.ddl.common import acl_stmts, owner_stmt
-from dumper.ident import quote_ident, quote_literal, table_key
+from dumper.format.names import quote_ident, quote_literal, table_key
 from dumper.redact import user_mapping_warning
 from dumper.toc import DATA, POST, PRE, Entry
 
