@@ -9,19 +9,18 @@ inside its ``COPY``: the backend is terminated, or pydump itself gets SIGTERM.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
 from tests.support import pgtest
-from tests.support.helpers import (PydumpRun, assert_clean_failure, backup_dirs, leftovers, load_json, run_pydump, scratch_db,
-                     start_pydump)
+from tests.support.helpers import (PydumpRun, assert_clean_failure, backup_dirs, dbname, leftovers, load_json, run_pydump,
+                                   scratch_db, start_pydump, wait_for_copy)
 
 BIG_ROWS = 100_000
 # Incompressible-ish text (32 distinct md5s per row, 256 bytes): with gzip level 9 the dump of
@@ -46,32 +45,9 @@ def big_db(pg_server):
         yield dsn
 
 
-def _dbname(dsn: str) -> str:
-    return conninfo_to_dict(dsn)["dbname"]
-
-
 def _finish(proc: subprocess.Popen, timeout: float = 120) -> PydumpRun:
     out, err = proc.communicate(timeout=timeout)
     return PydumpRun(proc.returncode, out, err, None)
-
-
-def _wait_for_copy(pg_server, dsn: str, proc: subprocess.Popen, timeout: float = 60) -> list[int]:
-    """pids of pydump's backends (application_name 'pydump') while a COPY of public.big runs."""
-    deadline = time.monotonic() + timeout
-    with pg_server.connect() as admin:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                out, err = proc.communicate()
-                pytest.fail(f"pydump ended (exit {proc.returncode}) before its COPY could be caught:\n{err}")
-            pids = [r[0] for r in admin.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = 'pydump'"
-                " AND state = 'active' AND query ILIKE 'COPY %%big%%'", (_dbname(dsn),)).fetchall()]
-            if pids:
-                return pids
-            time.sleep(0.02)
-    proc.kill()
-    proc.communicate()
-    pytest.fail("pydump never reached the COPY of public.big")
 
 
 # --------------------------------------------------------------------------- before any data
@@ -93,7 +69,7 @@ def test_wrong_port(tmp_path):
     run = run_pydump([f"host=127.0.0.1 port={port} dbname=postgres user=postgres connect_timeout=5",
                       "--out", str(out), "--no-report", "--json"])
     line = assert_clean_failure(run, 3)
-    assert "cannot connect" in line or "connection" in line.lower(), line
+    assert "cannot connect" in line and str(port) in line, line
     assert run.stdout == ""
     assert leftovers(out) == []
 
@@ -125,21 +101,42 @@ def test_unknown_option_is_a_usage_error(tmp_path):
 # --------------------------------------------------------------------------- mid-dump
 
 def test_killed_connection_mid_dump(pg_server, big_db, tmp_path):
-    """The server terminates pydump's backend inside the COPY: exit 7, one line, nothing left."""
+    """The server terminates pydump's backend inside the COPY: exit 7 (the server failed
+    mid-dump), one line saying the COPY lost the server, nothing left.
+
+    Deterministic about *where* the backend dies: pydump is stopped (SIGSTOP) once its COPY
+    runs, and the backend is terminated only when it is seen blocked writing to pydump
+    (``wait_event = 'ClientWrite'``), so it cannot have finished the COPY and moved on to
+    another query (on a loaded machine that gave a different error line); then pydump resumes
+    and reads the dead connection.
+    """
     out = tmp_path / "out"
     proc = start_pydump([big_db, "--out", str(out), "--no-report", "--json", *SLOW])
     try:
-        pids = _wait_for_copy(pg_server, big_db, proc)
-        with pg_server.connect() as admin:
-            for pid in pids:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        pids = wait_for_copy(big_db, proc, "big")
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            with pg_server.connect() as admin:
+                def blocked_in_copy() -> bool:
+                    return admin.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s) AND state = 'active'"
+                        " AND wait_event = 'ClientWrite' AND query ILIKE 'COPY%%'", (pids,)).fetchone()[0] == len(pids)
+
+                assert pgtest.wait_for(blocked_in_copy, timeout=30), \
+                    "pydump's COPY ended before the backend blocked on it: the test cannot act inside the COPY"
+                for pid in pids:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                assert pgtest.wait_for(lambda: not admin.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)).fetchone(), timeout=30)
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
         run = _finish(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     line = assert_clean_failure(run, 7)
-    assert "terminat" in line or "connection" in line or "server" in line, line
+    assert line.startswith("pydump: error: lost the server during COPY"), line
     assert run.stdout == ""
     assert leftovers(out) == [], "the partial directory must be removed"
 
@@ -149,7 +146,7 @@ def test_sigterm_mid_dump(pg_server, big_db, tmp_path):
     out = tmp_path / "out"
     proc = start_pydump([big_db, "--out", str(out), "--no-report", "--json", *SLOW])
     try:
-        _wait_for_copy(pg_server, big_db, proc)
+        wait_for_copy(big_db, proc, "big")
         proc.send_signal(signal.SIGTERM)
         run = _finish(proc)
     finally:
@@ -163,7 +160,7 @@ def test_sigterm_mid_dump(pg_server, big_db, tmp_path):
     with pg_server.connect() as admin:
         assert pgtest.wait_for(lambda: not admin.execute(
             "SELECT 1 FROM pg_stat_activity WHERE datname = %s AND application_name = 'pydump'",
-            (_dbname(big_db),)).fetchone(), timeout=10)
+            (dbname(big_db),)).fetchone(), timeout=10)
 
 
 def test_concurrent_drop_table_waits_for_the_dump(pg_server, big_db, tmp_path):
@@ -172,7 +169,7 @@ def test_concurrent_drop_table_waits_for_the_dump(pg_server, big_db, tmp_path):
     out = tmp_path / "out"
     proc = start_pydump([big_db, "--out", str(out), "--no-report", "--json", *SLOW])
     try:
-        _wait_for_copy(pg_server, big_db, proc)
+        wait_for_copy(big_db, proc, "big")
         with pgtest.connect(big_db) as other:
             other.execute("SET lock_timeout = '500ms'")
             with pytest.raises(psycopg.errors.LockNotAvailable):

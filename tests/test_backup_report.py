@@ -45,7 +45,9 @@ def test_invoked_and_completed_rows(fixture_db, tmp_path):
     details = completed[6]
     assert Path(details["backup_dir"]).resolve() == Path(run.json["backup_dir"]).resolve()
     assert re.fullmatch(r"\d+(\.\d)?[BKMGT]", details["backup_size"]), details["backup_size"]
-    assert details.get("size_bytes", run.json["size_bytes"]) == run.json["size_bytes"]
+    # the row carries the summary's numbers (a missing key is a failure, not a pass)
+    assert details["size_bytes"] == run.json["size_bytes"], details
+    assert (details["mode"], details["rows"]) == (run.json["mode"], run.json["rows"]), details
 
     # a second run gets a run_id of its own; --no-report adds nothing
     run2 = run_pydump([src, "--out", str(tmp_path), "--json"])

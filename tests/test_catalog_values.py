@@ -16,13 +16,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support import pgtest
+from tests.support.helpers import dump
 from dumper.catalog import versions
 
 pytestmark = pytest.mark.all_versions
@@ -95,11 +94,6 @@ def test_the_systems_own_catalog_values_are_documented(db: str) -> None:
         assert seen <= set(documented[c.key]), f"{c.key}: the server holds {sorted(seen - set(documented[c.key]))}"
 
 
-def _pydump(dsn: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dumper", dsn, "--out", str(out), "--no-report", "--json", *extra],
-                          capture_output=True, text=True, timeout=180)
-
-
 def test_unknown_critical_value_stops_the_dump(db: str, tmp_path: Path) -> None:
     pgtest.run_sql(db, """
         CREATE TABLE public.odd (id integer, x integer);
@@ -108,7 +102,7 @@ def test_unknown_critical_value_stops_the_dump(db: str, tmp_path: Path) -> None:
         UPDATE pg_catalog.pg_am SET amtype = 'z' WHERE amname = 'odd_am';
         UPDATE pg_catalog.pg_attribute SET attidentity = 'z' WHERE attrelid = 'public.odd'::regclass AND attname = 'x';
     """)
-    proc = _pydump(db, tmp_path)
+    proc = dump(db, tmp_path)
     assert proc.returncode == 9, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pydump: error: "), proc.stderr
@@ -122,8 +116,8 @@ def test_allow_unknown_catalog_dumps_and_records(db: str, tmp_path: Path) -> Non
         INSERT INTO public.odd VALUES (1, 2);
         UPDATE pg_catalog.pg_attribute SET attidentity = 'z' WHERE attrelid = 'public.odd'::regclass AND attname = 'x';
     """)
-    assert _pydump(db, tmp_path).returncode == 9
-    proc = _pydump(db, tmp_path, "--allow-unknown-catalog")
+    assert dump(db, tmp_path).returncode == 9
+    proc = dump(db, tmp_path, "--allow-unknown-catalog")
     assert proc.returncode == 0, proc.stderr
     assert "pg_attribute.attidentity = 'z' (public.odd.x)" in proc.stderr
     meta = json.loads((Path(json.loads(proc.stdout)["backup_dir"]) / "metadata.json").read_text())
@@ -137,7 +131,7 @@ def test_unknown_other_value_warns_once(db: str, tmp_path: Path) -> None:
         CREATE EVENT TRIGGER e2 ON ddl_command_end EXECUTE FUNCTION public.evt();
         UPDATE pg_catalog.pg_event_trigger SET evtevent = 'some_future_event';
     """)
-    proc = _pydump(db, tmp_path)
+    proc = dump(db, tmp_path)
     assert proc.returncode == 0, proc.stderr
     warned = [ln for ln in proc.stderr.splitlines() if "some_future_event" in ln]
     assert warned == ["pydump: warning: catalog value pydump does not know, the object may not be dumped "

@@ -29,7 +29,7 @@ from psycopg import sql
 from tests.support import oracle
 from tests.support import pgtest
 from tests.support.helpers import assert_clean_failure, dump_ok, run_pydump
-from restore.cli import main as pyrestore_main
+from tests.support.helpers import pyrestore
 
 pytestmark = pytest.mark.all_versions
 
@@ -172,8 +172,6 @@ def script_bytes(backup: Path) -> bytes:
     return gzip.decompress((backup / "backup.sql.gz").read_bytes())
 
 
-def pyrestore(*args: str) -> int:
-    return pyrestore_main([*args, "--quiet", "--no-report"])
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,24 +21,11 @@ import pytest
 
 from tests.support import oracle
 from tests.support import pgtest
+from tests.support.helpers import dump_ok
 
 pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
 
-REPO = Path(__file__).resolve().parent.parent
 SECRET = "s3cr3t-kinds-pw"
-
-
-def _dump(dsn: str, out: Path, *extra: str) -> tuple[Path, dict[str, Any]]:
-    """Run pydump as a user would; return the backup directory and the JSON summary."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
-    env["PGTZ"] = "UTC"
-    proc = subprocess.run(
-        [sys.executable, "-m", "dumper", dsn, "--out", str(out), "--no-report", "--json", *extra],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=300,
-    )
-    assert proc.returncode == 0, f"pydump failed ({proc.returncode}):\n{proc.stderr}"
-    summary = json.loads(proc.stdout)
-    return Path(summary["backup_dir"]), summary
 
 
 def _script(backup: Path) -> str:
@@ -66,7 +50,7 @@ def _large_objects(dsn: str) -> list[tuple]:
 
 
 def _roundtrip(server, make_db, src: str, tmp_path: Path, *extra: str) -> tuple[str, Path]:
-    backup, _ = _dump(src, tmp_path / "out", *extra)
+    backup, _ = dump_ok(src, tmp_path / "out", *extra)
     dst = make_db("copy")
     oracle.psql_replay(server, dst, backup / "backup.sql.gz")
     return dst, backup
@@ -112,8 +96,8 @@ def test_kinds_contrib_fixture_roundtrip(fixture_db, make_db, tmp_path):
 
 def test_kinds_dump_is_deterministic(fixture_db, tmp_path):
     src = fixture_db("kinds.sql")
-    a, _ = _dump(src, tmp_path / "a")
-    b, _ = _dump(src, tmp_path / "b")
+    a, _ = dump_ok(src, tmp_path / "a")
+    b, _ = dump_ok(src, tmp_path / "b")
     strip = re.compile(r"^-- Dumped at .*$", re.M)
     sa, sb = strip.sub("", _script(a)), strip.sub("", _script(b))
     assert sa == sb
@@ -156,7 +140,7 @@ def test_missing_role_is_created_without_password(pg_server, make_db, run_sql, t
         src = make_db("roles")
         created.append(src)
         run_sql(src, f"CREATE TABLE t (id int); ALTER TABLE t OWNER TO {role};")
-        backup, _ = _dump(src, tmp_path / "out")
+        backup, _ = dump_ok(src, tmp_path / "out")
         script = _script(backup)
         assert SECRET not in script and not re.search(r"\bPASSWORD\b", script, re.I)
         (create,) = re.findall(rf"CREATE ROLE {role} WITH .*;", script)
@@ -192,16 +176,16 @@ def test_user_mapping_password_is_dumped_unless_redact_auth(make_db, run_sql, tm
     src = make_db("um")
     run_sql(src, "CREATE FOREIGN DATA WRAPPER w; CREATE SERVER s FOREIGN DATA WRAPPER w;"
                  f"CREATE USER MAPPING FOR CURRENT_USER SERVER s OPTIONS (user 'bob', password '{SECRET}');")
-    backup, summary = _dump(src, tmp_path / "out")
-    assert not any("user mapping" in w for w in summary["warnings"])
+    backup, run = dump_ok(src, tmp_path / "out")
+    assert not any("user mapping" in w for w in run.json["warnings"])
     dst = make_db("um_copy")
     oracle.psql_replay(make_db.server, dst, backup / "backup.sql.gz")
     assert pgtest.query(dst, "SELECT umoptions FROM pg_user_mappings") == [(["user=bob", f"password={SECRET}"],)]
     oracle.assert_same_database(make_db.server, src, dst)
 
-    redacted, summary = _dump(src, tmp_path / "redacted", "--redact-auth")
+    redacted, run = dump_ok(src, tmp_path / "redacted", "--redact-auth")
     assert SECRET not in _script(redacted)
-    assert any("user mapping" in w and "password" in w and "--redact-auth" in w for w in summary["warnings"])
+    assert any("user mapping" in w and "password" in w and "--redact-auth" in w for w in run.json["warnings"])
     dst2 = make_db("um_redacted")
     oracle.psql_replay(make_db.server, dst2, redacted / "backup.sql.gz")
     assert pgtest.query(dst2, "SELECT umoptions FROM pg_user_mappings") == [(["user=bob"],)]
@@ -215,9 +199,9 @@ def test_subscription_roundtrip_without_password(make_db, run_sql, tmp_path):
     run_sql(src, f"CREATE SUBSCRIPTION {name} CONNECTION '{conninfo} password={SECRET}' PUBLICATION p1, \"P 2\" "
                  "WITH (connect = false, slot_name = 'kinds_slot', binary = true, synchronous_commit = 'local')")
     try:
-        backup, summary = _dump(src, tmp_path / "out")
+        backup, run = dump_ok(src, tmp_path / "out")
         assert SECRET not in _script(backup)
-        assert any("subscription" in w and "password" in w for w in summary["warnings"])
+        assert any("subscription" in w and "password" in w for w in run.json["warnings"])
         dst = make_db("sub_copy")
         dbs.append(dst)
         oracle.psql_replay(make_db.server, dst, backup / "backup.sql.gz")
@@ -255,7 +239,7 @@ def test_extension_config_table_rows_are_dumped_filtered(make_db, run_sql, tmp_p
         UPDATE pg_extension SET extconfig = ARRAY['public.cfg'::regclass::oid], extcondition = ARRAY['WHERE NOT builtin']
          WHERE extname = '{ext}';
     """)
-    backup, _ = _dump(src, tmp_path / "out")
+    backup, _ = dump_ok(src, tmp_path / "out")
     toc = _toc(backup)
     (data,) = [e for e in toc if e["kind"] == "TABLE DATA" and e["table"] == "public.cfg"]
     (extension,) = [e for e in toc if e["kind"] == "EXTENSION" and e["name"] == ext]
@@ -269,10 +253,10 @@ def test_extension_config_table_rows_are_dumped_filtered(make_db, run_sql, tmp_p
 
 def test_no_publications_and_no_subscriptions_options(fixture_db, tmp_path):
     src = fixture_db("kinds.sql")
-    full, _ = _dump(src, tmp_path / "full")
+    full, _ = dump_ok(src, tmp_path / "full")
     kinds_full = {e["kind"] for e in _toc(full)}
     assert "PUBLICATION" in kinds_full  # the fixture has publications: the option must remove something
-    backup, _ = _dump(src, tmp_path / "nopub", "--no-publications", "--no-subscriptions", "--no-security-labels")
+    backup, _ = dump_ok(src, tmp_path / "nopub", "--no-publications", "--no-subscriptions", "--no-security-labels")
     kinds = {e["kind"] for e in _toc(backup)}
     assert not {k for k in kinds if k.startswith("PUBLICATION") or k.startswith("SUBSCRIPTION")}
     assert "CREATE PUBLICATION" not in _script(backup)

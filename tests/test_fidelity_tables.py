@@ -12,29 +12,18 @@ import pytest
 
 import gzip
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.support import oracle
 from tests.support import pgtest
+from tests.support.helpers import pydump
 
 pytestmark = pytest.mark.all_versions  # fidelity depends on the server version
 
 
-def run_pydump(dsn: str, out: Path, *args: str) -> Path:
-    """pydump as a user runs it; returns the backup directory."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "dumper", dsn, "--out", str(out), "--no-report", "--json", *args],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, f"pydump failed ({proc.returncode}):\n{proc.stderr}"
-    return Path(json.loads(proc.stdout)["backup_dir"])
-
-
 def test_tables_fixture_round_trips(pg_server, fixture_db, make_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     src = fixture_db("tables")
-    backup = run_pydump(src, tmp_path)
+    backup = pydump(src, tmp_path)
     meta = json.loads((backup / "metadata.json").read_text())
     assert not [w for w in meta["warnings"] if "loop" in w], meta["warnings"]
     assert meta["server"]["known_version"] is True and meta["server"]["unknown_catalog_values"] == []
@@ -48,7 +37,7 @@ def test_tables_fixture_round_trips(pg_server, fixture_db, make_db, tmp_path: Pa
     assert pgtest.query(dst, "SELECT count(*) FROM app.audit_log")[0][0] == 2
 
     # determinism: a second dump differs only in the header's timestamp
-    again = run_pydump(src, tmp_path)
+    again = pydump(src, tmp_path)
     strip = lambda p: [ln for ln in gzip.decompress(p.read_bytes()).decode().splitlines() if not ln.startswith("-- Dumped at")]  # noqa: E731
     assert strip(backup / "backup.sql.gz") == strip(again / "backup.sql.gz")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -22,6 +21,7 @@ from psycopg.types.json import Jsonb
 
 from tests.support import oracle
 from tests.support import pgtest
+from tests.support.helpers import pydump_env
 
 pytestmark = pytest.mark.all_versions  # value and name round trips depend on the server version
 
@@ -142,12 +142,6 @@ def _text_rows(dsn: str, schema: str, tbls) -> dict:
     return out
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
-    env["PGTZ"] = "UTC"
-    return env
-
-
 # no shrinking: each example costs a dump and a replay (~2 s), and shrinking a failure could
 # run for minutes; the failing example is printed as generated.
 @settings(max_examples=12, deadline=None, database=None,
@@ -162,7 +156,7 @@ def test_round_trip_of_generated_tables(make_db, tmp_path_factory, spec):
     _create(src, schema, tbls)
     out = tmp_path_factory.mktemp("fuzz")
     proc = subprocess.run([sys.executable, "-m", "dumper", src, "--out", str(out), "--json", "--no-report",
-                           "--csv", "all"], capture_output=True, text=True, timeout=120, env=_env(),
+                           "--csv", "all"], capture_output=True, text=True, timeout=120, env=pydump_env(),
                           stdin=subprocess.DEVNULL, cwd=str(out))
     assert proc.returncode == 0, proc.stderr
     d = Path(json.loads(proc.stdout)["backup_dir"])
@@ -175,5 +169,5 @@ def test_round_trip_of_generated_tables(make_db, tmp_path_factory, spec):
     assert sorted(counts.values()) == sorted(len(rows) for _, _, rows in tbls)
     # the backup's own check agrees (script rows and every CSV's records vs row_counts.json)
     chk = subprocess.run([sys.executable, "-m", "restore", "--check", str(d)], capture_output=True, text=True,
-                         timeout=120, env=_env(), stdin=subprocess.DEVNULL)
+                         timeout=120, env=pydump_env(), stdin=subprocess.DEVNULL)
     assert chk.returncode == 0, chk.stderr

@@ -21,8 +21,8 @@ import pytest
 
 from tests.support import oracle
 from tests.support import pgtest
+from tests.support.helpers import REPO_ROOT, only_backup, pydump_env, run_pydump
 
-ROOT = Path(__file__).resolve().parent.parent
 
 SCHEMA = """
 CREATE TABLE public.parent (id int PRIMARY KEY, name text NOT NULL);
@@ -40,19 +40,6 @@ INSERT INTO public.other (v) SELECT 'v' || i FROM generate_series(1, 500) i;
 """
 
 
-def pydump(dsn: str, out: Path, *args: str, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
-    e = {k: v for k, v in os.environ.items() if not k.startswith("PYDUMP_")}
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "dumper", dsn, "--out", str(out), "--no-report", *args],
-                          capture_output=True, text=True, env=e, timeout=120, cwd=ROOT, **kw)
-
-
-def only_backup(out: Path) -> Path:
-    dirs = [p for p in out.iterdir() if not p.name.startswith(".")]
-    assert len(dirs) == 1, dirs
-    return dirs[0]
-
-
 def count(dsn: str, q: str) -> int:
     return int(pgtest.query(dsn, q)[0][0])
 
@@ -63,7 +50,7 @@ def test_parallel_split_restores_identical(make_db, run_sql, tmp_path):
     run_sql(src, SCHEMA)
     out = tmp_path / "out"
     # --csv all: the split table's CSV must come out as one file with one header
-    r = pydump(src, out, "-j2", "--json", "--csv", "all", env={"PYDUMP_SPLIT_MIN_PAGES": "16"})
+    r = run_pydump([src, "--out", out, "--no-report", "-j2", "--json", "--csv", "all"], {"PYDUMP_SPLIT_MIN_PAGES": "16"})
     assert r.returncode == 0, r.stderr
     b = only_backup(out)
     meta = json.loads((b / "metadata.json").read_text())
@@ -79,6 +66,10 @@ def test_parallel_split_restores_identical(make_db, run_sql, tmp_path):
         ids = [p["id"] for p in parts]
         assert ids == list(range(ids[0], ids[0] + n)), "parts must sit together in TOC order"
         assert all(p["csv"] == parts[0]["csv"] for p in parts)
+    else:
+        # no TID range scans before 14: the table must be dumped whole, in one entry
+        assert meta["parallel"]["split_tables"] == [], meta["parallel"]
+        assert len(parts) == 1 and "part" not in parts[0], parts
     assert [e["id"] for e in toc] == list(range(len(toc)))
     assert counts["public.big"] == sum(p["rows"] for p in parts) == 20000
     # every post-data entry that needed the table's data now needs every part of it
@@ -144,18 +135,18 @@ def test_parallel_data_only_keeps_fk_order_and_restores(make_db, run_sql, tmp_pa
     run_sql(src, SCHEMA)
     dst = make_db("par_do_dst")
     out_schema = tmp_path / "s"
-    r = pydump(src, out_schema, "-j1", "--schema-only", "--quiet")
+    r = run_pydump([src, "--out", out_schema, "--no-report", "-j1", "--schema-only", "--quiet"])
     assert r.returncode == 0, r.stderr
     oracle.psql_replay(server, dst, only_backup(out_schema) / "backup.sql.gz")
     out = tmp_path / "d"
-    r = pydump(src, out, "-j2", "--data-only", "--quiet", "--compress", "zstd", env={"PYDUMP_SPLIT_MIN_PAGES": "16"})
+    r = run_pydump([src, "--out", out, "--no-report", "-j2", "--data-only", "--quiet", "--compress", "zstd"], {"PYDUMP_SPLIT_MIN_PAGES": "16"})
     assert r.returncode == 0, r.stderr
     oracle.psql_replay(server, dst, only_backup(out) / "backup.sql.zst")
     oracle.assert_same_database(server, src, dst)
 
 
 def _peak(dsn: str, out: Path, *args: str) -> float:
-    r = pydump(dsn, out, "--quiet", "--csv", "all", *args)
+    r = run_pydump([dsn, "--out", out, "--no-report", "--quiet", "--csv", "all", *args])
     assert r.returncode == 0, r.stderr
     b = only_backup(out)
     peak = json.loads((b / "metadata.json").read_text())["resources"]["peak_rss_mb"]
@@ -193,7 +184,7 @@ def test_plain_progress_lines_only_without_quiet_or_json(make_db, run_sql, tmp_p
     dsn = make_db("prog")
     run_sql(dsn, "CREATE TABLE t (id int, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 30000) i")
     args = ["-j2"] + ([flag] if flag else [])
-    r = pydump(dsn, tmp_path / "o", *args, env=PROGRESS_ENV)
+    r = run_pydump([dsn, "--out", tmp_path / "o", "--no-report", *args], PROGRESS_ENV)
     assert r.returncode == 0, r.stderr
     progress_lines = [ln for ln in r.stderr.splitlines() if "MB/s" in ln]
     if flag is None:
@@ -208,7 +199,7 @@ def _run_on_pty(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
     master, slave = pty.openpty()
     # a fresh pty is 0×0; tqdm (rightly) draws nothing on a zero-width terminal
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env, cwd=ROOT)
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env, cwd=REPO_ROOT)
     os.close(slave)
     buf = b""
     while True:
@@ -233,7 +224,7 @@ def test_tqdm_bar_on_a_terminal(make_db, run_sql, tmp_path, flag):
     dsn = make_db("tty")
     run_sql(dsn, "CREATE TABLE t (id int, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 30000) i")
     cmd = [sys.executable, "-m", "dumper", dsn, "--out", str(tmp_path / "o"), "--no-report", "-j2"] + ([flag] if flag else [])
-    rc, err = _run_on_pty(cmd, {**os.environ, "COLUMNS": "120"})
+    rc, err = _run_on_pty(cmd, pydump_env({"COLUMNS": "120"}))
     assert rc == 0, err
     if flag is None:
         assert "tables " in err and "B/s" in err, err

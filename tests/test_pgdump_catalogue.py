@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +21,11 @@ import pytest
 
 from tests.support import oracle
 from tests.support import pgtest
+from tests.support.helpers import REPO_ROOT as REPO, pydump
 
 pytestmark = pytest.mark.all_versions
 
-REPO = Path(__file__).resolve().parent.parent
+
 
 
 @dataclass(frozen=True)
@@ -119,15 +117,6 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 
-def _dump(dsn: str, out: Path) -> Path:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
-    env["PGTZ"] = "UTC"
-    proc = subprocess.run([sys.executable, "-m", "dumper", dsn, "--out", str(out), "--no-report", "--json"],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return Path(json.loads(proc.stdout)["backup_dir"])
-
-
 def families_table() -> str:
     """The README's table of families: which fixture covers each, from which major on."""
     lines = ["| family (002_pg_dump.pl) | fixture | entry kind | majors |", "|---|---|---|---|"]
@@ -143,7 +132,7 @@ def test_every_family_reaches_the_dump_of_its_fixture(fixture_db, tmp_path: Path
     version = fixture_db.server.version
     missing: list[str] = []
     for fixture in sorted({f.fixture for f in FAMILIES if f.fixture and f.since <= version}):
-        toc = json.loads((_dump(fixture_db(fixture), tmp_path / fixture) / "toc.json").read_text())["entries"]
+        toc = json.loads((pydump(fixture_db(fixture), tmp_path / fixture) / "toc.json").read_text())["entries"]
         seen = [(e["kind"], f"{e['schema']}.{e['name']}" if e["schema"] else e["name"]) for e in toc]
         for f in FAMILIES:
             if f.fixture == fixture and f.since <= version:
@@ -198,7 +187,7 @@ def test_subscription_options_survive(make_db, tmp_path: Path) -> None:
         if v >= 16:
             pgtest.run_sql(src, f"CREATE SUBSCRIPTION cat_sub_{tag}_c CONNECTION '{conn}' PUBLICATION p1 "
                                 "WITH (connect = false, streaming = parallel, origin = any)")
-        backup = _dump(src, tmp_path / "out")
+        backup = pydump(src, tmp_path / "out")
         script = gzip.decompress((backup / "backup.sql.gz").read_bytes()).decode()
         if v >= 14:
             assert "streaming = off" in script  # the default of 14-17, not of 18: written

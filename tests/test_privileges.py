@@ -10,31 +10,18 @@ pydump's GRANT/REVOKE statements with pg_dump 18's for the same database.
 from __future__ import annotations
 
 import collections
-import gzip
-import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support import oracle
 from tests.support import pgtest
+from tests.support.helpers import pydump, read_script
 
 pytestmark = pytest.mark.all_versions  # what a new database starts with depends on the major
 
 _ACL = re.compile(r"^(ALTER DEFAULT PRIVILEGES FOR ROLE \S+(?: IN SCHEMA \S+)? )?(GRANT|REVOKE) (.+?) (ON .*)$", re.S)
-
-
-def _pydump_script(dsn: str, out: Path, *extra: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
-    proc = subprocess.run([sys.executable, "-m", "dumper", dsn, "--out", str(out), "--no-report", "--json", *extra],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    backup = Path(json.loads(proc.stdout)["backup_dir"])
-    return gzip.decompress((backup / "backup.sql.gz").read_bytes()).decode()
 
 
 def _normalise(stmt: str) -> str:
@@ -69,7 +56,7 @@ def test_privilege_statements_are_pg_dumps(fixture_db, tmp_path: Path) -> None:
     pydump revokes and grants that later one too, to keep the array's order; pg_dump does not
     keep it.)"""
     src = fixture_db("privileges")
-    ours = acl_statements(_pydump_script(src, tmp_path))
+    ours = acl_statements(read_script(pydump(src, tmp_path)))
     theirs = acl_statements(oracle.schema_dump(fixture_db.server, src))
     diff = oracle.diff_statements("\n".join(ours.elements()), "\n".join(theirs.elements()),
                                   a_label="pydump", b_label="pg_dump")
@@ -86,10 +73,10 @@ def test_privilege_statements_are_pg_dumps(fixture_db, tmp_path: Path) -> None:
 
 def test_no_acl_leaves_out_system_and_extension_member_grants(fixture_db, tmp_path: Path) -> None:
     src = fixture_db("privileges")
-    script = _pydump_script(src, tmp_path, "--no-acl")
+    script = read_script(pydump(src, tmp_path, "--no-acl"))
     assert not [s for s in oracle.statements(script) if re.match(r"(GRANT|REVOKE) .* ON ", s)]
     # with -n the system objects are not part of the dump (pg_dump: pg_catalog is not selected)
-    script = _pydump_script(src, tmp_path / "n", "-n", "app")
+    script = read_script(pydump(src, tmp_path / "n", "-n", "app"))
     assert "pg_catalog.pg_sleep" not in script and "extensions.crypt" not in script
     assert "GRANT SELECT ON TABLE app.keeps TO privx_reader;" in script
 
@@ -168,7 +155,7 @@ def test_grants_on_schemas_an_extension_script_granted_on(make_db, tmp_path: Pat
     pgtest.run_sql(src, SCRIPT_GRANT_SOURCE)
     assert [r[:2] for r in _init_privs(src)] == [(s, "e") for s in sorted(_SCRIPT_SCHEMAS)]
 
-    script = _pydump_script(src, tmp_path / "first")
+    script = read_script(pydump(src, tmp_path / "first"))
     ours = _about_script_schemas(acl_statements(script))
     theirs = _about_script_schemas(acl_statements(oracle.schema_dump(server, src)))
     assert ours == theirs, (ours, theirs)
@@ -188,4 +175,4 @@ def test_grants_on_schemas_an_extension_script_granted_on(make_db, tmp_path: Pat
         oracle.assert_same_database(server, src, dst)
         assert _init_privs(dst) == _init_privs(src)
         # the next generation: a backup of the copy writes the same grants
-        assert _about_script_schemas(acl_statements(_pydump_script(dst, tmp_path / f"copy{i}"))) == ours
+        assert _about_script_schemas(acl_statements(read_script(pydump(dst, tmp_path / f"copy{i}")))) == ours

@@ -23,6 +23,7 @@ from psycopg import sql
 from tests.support import oracle
 from tests.support import pgtest
 from tests.support.helpers import CYCLES
+from tests.support.helpers import pyrestore
 from restore.cli import main
 
 _HEADER = re.compile(r"^-- (?:Data for )?Name: (.*); Type: (.*); Schema: (.*); Owner: (.*)$")
@@ -123,8 +124,6 @@ def write_metadata(out: Path) -> None:
 
 
 
-def pyrestore(*args: str) -> int:
-    return main([*args, "--quiet", "--no-report"])
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ otherwise one started here and destroyed at the end. ``make test-versions`` runs
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import pytest
 from tests.support import oracle
 from tests.support import pgtest
 from tests.support.pgtest import PgServer, ServerUnavailable
+from tests.support.helpers import pydump, pydump_env
 from restore.cli import main as pyrestore_main
 
 pytestmark = pytest.mark.upgrade
@@ -109,25 +109,12 @@ def dbs() -> Iterator[_Databases]:
     d.drop_all()
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
-    env["PGTZ"] = "UTC"
-    return env
-
-
-def _pydump(dsn: str, out: Path) -> Path:
-    proc = subprocess.run([sys.executable, "-m", "dumper", dsn, "--out", str(out), "--no-report", "--json"],
-                          capture_output=True, text=True, env=_env(), timeout=300)
-    assert proc.returncode == 0, f"pydump failed ({proc.returncode}): {proc.stderr}\n{proc.stdout}"
-    return Path(json.loads(proc.stdout)["backup_dir"])
-
-
 def _client(server: PgServer, tool: str, *args: str, out: Path | None = None) -> str:
     """Run pg_dump/pg_dumpall 18 (the oracle's client tools) against ``server``."""
     cmd = [str(server.pg_dump_path.with_name(tool)), "--no-password", *args]
     if out is not None:
         cmd += ["-f", str(out)]
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=_env(), timeout=300)
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=pydump_env(), timeout=300)
     assert proc.returncode == 0, f"{tool} failed ({proc.returncode}): {proc.stderr}"
     return proc.stdout
 
@@ -139,7 +126,7 @@ def _copy_roles(source: PgServer, target: PgServer, tmp: Path) -> None:
     script = tmp / "roles.sql"
     _client(source, "pg_dumpall", "--roles-only", "--no-role-passwords", "-d", source.dsn(), out=script)
     subprocess.run([str(target.psql_path), "-X", "-q", "-d", target.dsn(), "-f", str(script)],
-                   stdin=subprocess.DEVNULL, capture_output=True, text=True, env=_env(), timeout=300)
+                   stdin=subprocess.DEVNULL, capture_output=True, text=True, env=pydump_env(), timeout=300)
 
 
 def _load_source(source: PgServer, target: PgServer, fixture: str, dbs: _Databases) -> str:
@@ -190,7 +177,7 @@ def test_backup_from_older_major_restores_into_18_as_pg_dump_18_does(
     _client(source, "pg_dump", "-Fp", "-d", src, out=script)
     ref = dbs.make(target, f"{fixture}_pgdump")
     rc, err = oracle.psql_replay(target, ref, script, check=False)
-    backup = _pydump(src, tmp_path / "pydump")
+    backup = pydump(src, tmp_path / "pydump")
     missing: set[str] = set()
     if rc != 0:
         ref = dbs.make(target, f"{fixture}_pgdump_all")
@@ -220,7 +207,7 @@ def test_public_schema_of_a_pre_15_database_keeps_its_behaviour(
     ``public``; restored into 18 by pydump it still does, as with pg_dump 18 (on 15+ sources
     nothing changes: PUBLIC has USAGE only on both sides)."""
     src = dbs.make(source, "public_schema")
-    backup = _pydump(src, tmp_path / "pydump")
+    backup = pydump(src, tmp_path / "pydump")
     dst = dbs.make(target, "public_schema_copy")
     assert pyrestore_main([str(backup), dst, "--quiet", "--no-report"]) == 0
     acl_query = ("SELECT pg_catalog.pg_get_userbyid(nspowner), nspacl::text[], "

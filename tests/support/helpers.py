@@ -28,6 +28,7 @@ from typing import Any, Iterator, NamedTuple
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from dumper.format.names import table_key
 from tests.support import pgtest
 from tests.support.pgtest import PgServer
 
@@ -53,9 +54,11 @@ def pydump_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     Every libpq variable (``PG*``) and ``DATABASE_URL`` is removed, so a developer's shell can
     never point a test at another server; ``PGTZ=UTC`` makes timestamptz text comparable with
     what the tests read back; ``PGCONNECT_TIMEOUT=10`` turns a hang into a failure. ``extra``
-    goes on top (a test's ``PGPASSWORD``, ``PGPASSFILE``, ...).
+    goes on top (a test's ``PGPASSWORD``, ``PGPASSFILE``, ...). The tools' own knobs
+    (``PYDUMP_*``, ``PYRESTORE_*``) are removed too: a test sets the ones it means.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PG", "PYDUMP_", "PYRESTORE_")) and k != "DATABASE_URL"}
     env["PGTZ"] = "UTC"
     env["PGCONNECT_TIMEOUT"] = "10"
     env["PYTHONUNBUFFERED"] = "1"
@@ -229,6 +232,13 @@ def backup_dirs(parent: Path) -> list[Path]:
     return sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def only_backup(parent: Path) -> Path:
+    """The one complete backup in ``parent`` (fails the test if there are none or several)."""
+    found = backup_dirs(parent)
+    assert len(found) == 1, f"expected exactly one backup in {parent}, found {found}"
+    return found[0]
+
+
 def latest_backup(parent: str | Path) -> Path:
     """The newest complete backup directory in ``parent`` (names sort by timestamp)."""
     found = backup_dirs(Path(parent))
@@ -312,17 +322,6 @@ def load_json(path: Path) -> Any:
 
 # --------------------------------------------------------------------------- databases
 
-def quote_ident(name: str) -> str:
-    """quote_ident for the plain names of our fixtures (row_counts.json's key form)."""
-    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
-        return name
-    return '"' + name.replace('"', '""') + '"'
-
-
-def qualified(schema: str, name: str) -> str:
-    return f"{quote_ident(schema)}.{quote_ident(name)}"
-
-
 def user_tables(dsn: str) -> dict[str, tuple[str, str]]:
     """``{qualified: (schema, table)}`` for every ordinary/partitioned user table."""
     rows = pgtest.query(dsn, """
@@ -330,7 +329,7 @@ def user_tables(dsn: str) -> dict[str, tuple[str, str]]:
         WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
           AND c.relpersistence <> 't'
         ORDER BY 1, 2""")
-    return {qualified(s, t): (s, t) for s, t in rows}
+    return {table_key(s, t): (s, t) for s, t in rows}
 
 
 def row_count(dsn: str, schema: str, table: str) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from dumper.format.names import quote_ident, table_key
 from tests.support.pgtest import PgServer, connect
 
 _CLIENT_ENV_DROP = ("PGPASSWORD", "PGSERVICE", "PGOPTIONS", "PGDATABASE", "PGHOST", "PGPORT",
@@ -200,7 +201,7 @@ def statements(text: str, dbname: str | None = None) -> collections.Counter:
     result: collections.Counter = collections.Counter()
     db_pat = None
     if dbname is not None:
-        q = _quote_ident(dbname)
+        q = quote_ident(dbname)
         db_pat = re.compile(r"(\bDATABASE\s+)" + re.escape(q) + r"(?=[\s;])")
     for stmt in split_script(text):
         if _SKIP.match(stmt):
@@ -209,12 +210,6 @@ def statements(text: str, dbname: str | None = None) -> collections.Counter:
             stmt = db_pat.sub(r"\1:DBNAME", stmt)
         result[stmt] += 1
     return result
-
-
-def _quote_ident(name: str) -> str:
-    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
-        return name  # (reserved words are not a concern for our generated db names)
-    return '"' + name.replace('"', '""') + '"'
 
 
 def diff_statements(a_text: str, b_text: str, a_dbname: str | None = None,
@@ -257,10 +252,6 @@ _USER_REL = """
 """
 
 
-def _qualified(schema: str, name: str) -> str:
-    return f"{_quote_ident(schema)}.{_quote_ident(name)}"
-
-
 def _connect_text(dsn: str):
     """A connection whose text results are ``str`` for every database encoding: psycopg
     returns ``bytes`` under SQL_ASCII, so there it asks for LATIN1, which the server passes
@@ -283,16 +274,16 @@ def table_hashes(dsn: str) -> dict[str, tuple[int, str]]:
             if kind == "m":
                 populated = conn.execute(
                     "SELECT relispopulated FROM pg_class WHERE oid = %s::regclass",
-                    (f"{_quote_ident(schema)}.{_quote_ident(name)}",)).fetchone()[0]
+                    (f"{quote_ident(schema)}.{quote_ident(name)}",)).fetchone()[0]
                 if not populated:
-                    out[_qualified(schema, name)] = (-1, "not populated")
+                    out[table_key(schema, name)] = (-1, "not populated")
                     continue
             q = sql.SQL(
                 "SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h COLLATE \"C\")), '') "
                 "FROM (SELECT md5(t::text) AS h FROM ONLY {} t) s"
             ).format(sql.Identifier(schema, name))
             count, digest = conn.execute(q).fetchone()
-            out[_qualified(schema, name)] = (count, digest)
+            out[table_key(schema, name)] = (count, digest)
     return out
 
 
@@ -304,7 +295,7 @@ def sequence_values(dsn: str) -> dict[str, tuple[int, bool]]:
             q = sql.SQL("SELECT last_value, is_called FROM {}").format(
                 sql.Identifier(schema, name))
             last, called = conn.execute(q).fetchone()
-            out[_qualified(schema, name)] = (last, called)
+            out[table_key(schema, name)] = (last, called)
     return out
 
 
