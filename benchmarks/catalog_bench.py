@@ -5,10 +5,10 @@ with a primary key, a foreign key to the previous table, a secondary index, a de
 comment, then times both tools dumping the schema only, and prints both times, the ratio and
 pydump's number of catalog queries (from ``metadata.json``), which must not grow with N.
 
-    .venv/bin/python benchmarks/catalog_bench.py                # 10,000 tables, own throwaway server
-    .venv/bin/python benchmarks/catalog_bench.py --tables 10000,50000   # also the 50k row (opt-in: ~10 min)
-    .venv/bin/python benchmarks/catalog_bench.py --tables 2000 --kind pg16 --profile   # cProfile of pydump
-    .venv/bin/python benchmarks/catalog_bench.py --dsn "host=... dbname=postgres"   # existing server
+    .venv/bin/python -m benchmarks.catalog_bench                # 10,000 tables, own throwaway server
+    .venv/bin/python -m benchmarks.catalog_bench --tables 10000,50000   # also the 50k row (opt-in: ~10 min)
+    .venv/bin/python -m benchmarks.catalog_bench --tables 2000 --kind pg16 --profile   # cProfile of pydump
+    .venv/bin/python -m benchmarks.catalog_bench --dsn "host=... dbname=postgres"   # existing server
 
 With ``--dsn`` the database ``catalog_bench`` is created on that server (and dropped after),
 and pg_dump comes from ``pg_config --bindir`` (it must be at least as new as the server).
