@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 
+from dumper.format.layout import RESTORE_FULL_SH, RESTORE_SH
 from dumper.format.names import quote_literal
 
 #: the PyPI distribution that brings ``pyrestore`` (the name ``pydump`` belongs to another project)
@@ -59,8 +60,8 @@ require_empty_target() {{
 
 def restore_sh(dump_name: str) -> str:
     return (
-        _PRELUDE.format(title="Quick restore", name="restore.sh", dump=dump_name, dist=DISTRIBUTION)
-        + _REPLAY.format(name="restore.sh", dist=DISTRIBUTION)
+        _PRELUDE.format(title="Quick restore", name=RESTORE_SH, dump=dump_name, dist=DISTRIBUTION)
+        + _REPLAY.format(name=RESTORE_SH, dist=DISTRIBUTION)
         + """if command -v pyrestore >/dev/null 2>&1; then
     if [ -n "$target" ]; then exec pyrestore --no-verify -- "$here" "$target"; else exec pyrestore --no-verify -- "$here"; fi
 fi
@@ -89,9 +90,9 @@ def restore_full_sh(dump_name: str, row_counts: dict[str, int], encoding: str = 
     while tag in check_sql:
         tag = "PYDUMP_VERIFY_" + secrets.token_hex(8)
     return (
-        _PRELUDE.format(title="Full restore (replay, then verify row counts)", name="restore-full.sh", dump=dump_name,
+        _PRELUDE.format(title="Full restore (replay, then verify row counts)", name=RESTORE_FULL_SH, dump=dump_name,
                         dist=DISTRIBUTION)
-        + _REPLAY.format(name="restore-full.sh", dist=DISTRIBUTION)
+        + _REPLAY.format(name=RESTORE_FULL_SH, dist=DISTRIBUTION)
         + """if command -v pyrestore >/dev/null 2>&1; then
     if [ -n "$target" ]; then exec pyrestore -- "$here" "$target"; else exec pyrestore -- "$here"; fi
 fi

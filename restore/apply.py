@@ -23,8 +23,9 @@ from dumper.format.toc import Kind, TocEntry
 from restore.backup import Backup
 from dumper.errors import StatementFailed
 from restore.progress import Phase, Progress
-from restore.script import CopyBlock, Item, MetaCommand, ScriptReader, Statement
+from restore.script import CopyBlock, Item, MetaCommand, ScriptReader, Statement, without_quoted
 from restore.skip_existing import CREATING_KINDS, ExistingPolicy, copy_statement, filter_copy_columns
+from restore.fk_graph import fk_order, foreign_keys
 from restore.parallel import PostTask, Workers, post_data_passes, spool
 from restore.streams import open_source
 from restore.target import session_statement
@@ -48,20 +49,14 @@ ATTACHED_KINDS = frozenset({Kind.DEFAULT, Kind.CONSTRAINT, Kind.CHECK_CONSTRAINT
                             Kind.FK_CONSTRAINT, Kind.SEQUENCE_SET, Kind.MATERIALIZED_VIEW_DATA, Kind.STATISTICS})
 SECTIONS = ("pre-data", "data", "post-data")
 
-_QUOTED = re.compile(rb'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
 _OWNER_TO = re.compile(rb"\A\s*ALTER\b.*\bOWNER\s+TO\b", re.IGNORECASE | re.DOTALL)
 _SET_STMT = re.compile(rb"\A\s*SET\s+(?:SESSION\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*(?:=|\bTO\b)", re.IGNORECASE)
 _ACL_STMT = re.compile(rb"\A\s*(?:GRANT|REVOKE|ALTER\s+DEFAULT\s+PRIVILEGES)\b", re.IGNORECASE)
 
 
-def _unquoted(raw: bytes) -> bytes:
-    """The statement with quoted strings/identifiers emptied, so keywords inside names cannot match."""
-    return _QUOTED.sub(b'""', raw)
-
-
 def is_owner_statement(raw: bytes) -> bool:
     """``ALTER <kind> <name> OWNER TO <role>;`` — what ``--no-owner`` drops."""
-    return _OWNER_TO.match(_unquoted(raw)) is not None
+    return _OWNER_TO.match(without_quoted(raw)) is not None
 
 
 def is_acl_statement(raw: bytes) -> bool:
@@ -541,7 +536,7 @@ class Replayer:
 
             def load(conn: psycopg.Connection, f: IO[bytes] = f, block: CopyBlock = block) -> None:
                 try:
-                    self._copy(conn, block, entry, _file_chunks(f))
+                    self._copy(conn, block, entry, file_chunks(f))
                 finally:
                     f.close()
 
@@ -583,7 +578,6 @@ class Replayer:
 
     def _load_deferred(self) -> None:
         """Data of pre-existing tables, parents first by the target's foreign keys."""
-        from restore.dataload import fk_order, foreign_keys
 
         blocks, self._deferred = self._deferred, []
         tables = list(dict.fromkeys(e.table for e, _, _ in blocks if e.table))
@@ -592,7 +586,7 @@ class Replayer:
         blocks.sort(key=lambda b: rank.get(b[0].table or "", len(rank)))
         for entry, stmt, f in blocks:
             try:
-                self._copy(self.conn, CopyBlock(stmt, entry.id, 0, iter(())), entry, _file_chunks(f))
+                self._copy(self.conn, CopyBlock(stmt, entry.id, 0, iter(())), entry, file_chunks(f))
             finally:
                 f.close()
 
@@ -605,7 +599,7 @@ class _nullcontext:
         return None
 
 
-def _file_chunks(f: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+def file_chunks(f: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
     while chunk := f.read(size):
         yield chunk
 

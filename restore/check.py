@@ -21,15 +21,14 @@ from typing import Any
 from dumper.errors import RestoreError
 from dumper.format.layout import DATA_DIR, METADATA_FILE
 from dumper.format.manifest import HASH_CHUNK, file_sha256, safe_member
-from dumper.format.names import canonical_key, csv_table_key
+from dumper.format.names import csv_table_key
 from dumper.format.toc import Kind
 from restore.backup import Backup
 from restore.progress import Progress
-from restore.script import CopyBlock, ScriptReader
+from restore.script import CopyBlock, ScriptReader, copy_table
 from restore.streams import open_source
 
 _CSV_QUOTED = re.compile(rb'"[^"]*"')
-_COPY_TABLE = re.compile(rb'\s*COPY\s+((?:"(?:[^"]|"")*"|[^\s."(]+)\.(?:"(?:[^"]|"")*"|[^\s."(]+))', re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -140,17 +139,6 @@ def _check_files(backup: Backup, res: CheckResult, progress: Progress) -> None:
             res.problems.append(f"{rel}: present but not listed in metadata.json")
 
 
-def _table_of_copy(raw: bytes) -> str | None:
-    m = _COPY_TABLE.match(raw)
-    if not m:
-        return None
-    text = m.group(1).decode("utf-8", "replace")
-    try:
-        return canonical_key(text)
-    except ValueError:
-        return text
-
-
 def _check_script(backup: Backup, res: CheckResult, progress: Progress) -> None:
     phase = progress.phase("script", os.path.getsize(backup.script), "B")
     try:
@@ -172,7 +160,7 @@ def _check_script(backup: Backup, res: CheckResult, progress: Progress) -> None:
             for chunk in item.chunks:
                 n += chunk.count(b"\n")
             phase.update(source.compressed_pos)
-            key = entry.table if entry is not None and entry.table else _table_of_copy(item.raw)
+            key = entry.table if entry is not None and entry.table else copy_table(item.raw)
             if key is None:
                 res.problems.append(f"{backup.script.name}: cannot tell the table of the COPY at line {item.line}")
                 continue

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from restore.apply import Selection
-from dumper.format.names import split_qualified
+from dumper.format.names import quote_ident, split_qualified
 from dumper.format.toc import Kind, TocEntry
 from restore.backup import Backup
 from dumper.errors import StatementFailed
@@ -71,14 +71,10 @@ _GLOBAL_KEYWORD = {Kind.EVENT_TRIGGER: "EVENT TRIGGER", Kind.PUBLICATION: "PUBLI
 _LO_CREATE = re.compile(r"lo_create\('?(\d+)'?\)")
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _routine(schema: str, signature: str) -> str:
     """``schema."name"(args)`` from a toc name ``name(identity args)`` (args are already SQL)."""
     name, paren, args = signature.partition("(")
-    return f"{_q(schema)}.{_q(name)}({args}" if paren else f"{_q(schema)}.{_q(name)}"
+    return f"{quote_ident(schema)}.{quote_ident(name)}({args}" if paren else f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,31 +109,31 @@ def drop_statement(e: TocEntry, if_exists: bool) -> str | None:
         if not e.name.startswith(tname + " "):
             return None
         cname = e.name[len(tname) + 1:]
-        tab = f"{_q(schema)}.{_q(tname)}" if schema else _q(tname)
-        return f"ALTER TABLE{ie} ONLY {tab} DROP CONSTRAINT{ie} {_q(cname)};"
+        tab = f"{quote_ident(schema)}.{quote_ident(tname)}" if schema else quote_ident(tname)
+        return f"ALTER TABLE{ie} ONLY {tab} DROP CONSTRAINT{ie} {quote_ident(cname)};"
     if e.kind == Kind.SCHEMA:
-        return None if e.name == "public" else f"DROP SCHEMA{ie} {_q(e.name)};"
+        return None if e.name == "public" else f"DROP SCHEMA{ie} {quote_ident(e.name)};"
     if e.kind in _GLOBAL_KEYWORD:
-        return f"DROP {_GLOBAL_KEYWORD[e.kind]}{ie} {_q(e.name)};"
+        return f"DROP {_GLOBAL_KEYWORD[e.kind]}{ie} {quote_ident(e.name)};"
     if e.kind == Kind.CAST:  # "source AS target", both format_type() spellings
         return f"DROP CAST{ie} ({e.name});"
     if e.kind == Kind.TRANSFORM:  # "type language"
         type_name, _, lang = e.name.rpartition(" ")
-        return f"DROP TRANSFORM{ie} FOR {type_name} LANGUAGE {_q(lang)};" if type_name else None
+        return f"DROP TRANSFORM{ie} FOR {type_name} LANGUAGE {quote_ident(lang)};" if type_name else None
     if e.schema is None:
         return None
     if e.kind == Kind.OPERATOR:  # "op(left|NONE, right)": operator names have no parentheses
         op, paren, args = e.name.partition("(")
-        return f"DROP OPERATOR{ie} {_q(e.schema)}.{op} ({args};" if paren and args.endswith(")") else None
+        return f"DROP OPERATOR{ie} {quote_ident(e.schema)}.{op} ({args};" if paren and args.endswith(")") else None
     if e.kind in (Kind.OPERATOR_CLASS, Kind.OPERATOR_FAMILY):  # "name USING method"
         name, using, method = e.name.rpartition(" USING ")
-        return f"DROP {e.kind}{ie} {_q(e.schema)}.{_q(name)} USING {_q(method)};" if using else None
+        return f"DROP {e.kind}{ie} {quote_ident(e.schema)}.{quote_ident(name)} USING {quote_ident(method)};" if using else None
     kw = _DROP_KEYWORD.get(e.kind)
     if kw is None:
         return None
     if kw in ("FUNCTION", "PROCEDURE", "AGGREGATE"):
         return f"DROP {kw}{ie} {_routine(e.schema, e.name)};"
-    return f"DROP {kw}{ie} {_q(e.schema)}.{_q(e.name)};"
+    return f"DROP {kw}{ie} {quote_ident(e.schema)}.{quote_ident(e.name)};"
 
 
 def _one(conn: psycopg.Connection, sql: str, params: tuple[object, ...]) -> list[tuple]:
@@ -161,7 +157,7 @@ def drop_resolver(e: TocEntry, if_exists: bool, blobs: dict[int, list[int]]) -> 
             if not rows:
                 return ""  # no default: nothing to undo (the table goes anyway)
             sch, rel, col = rows[0]
-            return f"ALTER TABLE ONLY {_q(sch)}.{_q(rel)} ALTER COLUMN {_q(col)} DROP DEFAULT;"
+            return f"ALTER TABLE ONLY {quote_ident(sch)}.{quote_ident(rel)} ALTER COLUMN {quote_ident(col)} DROP DEFAULT;"
         return default
     if e.kind == Kind.CHECK_CONSTRAINT and e.schema is not None:  # "table constraint", or a domain's NOT VALID checks
         def check(conn: psycopg.Connection) -> str | Skip | None:
@@ -176,7 +172,7 @@ def drop_resolver(e: TocEntry, if_exists: bool, blobs: dict[int, list[int]]) -> 
             if not rows:
                 return ""  # a domain's checks go with the domain
             sch, rel, con = rows[0]
-            return f"ALTER TABLE{ie} {_q(sch)}.{_q(rel)} DROP CONSTRAINT{ie} {_q(con)};"
+            return f"ALTER TABLE{ie} {quote_ident(sch)}.{quote_ident(rel)} DROP CONSTRAINT{ie} {quote_ident(con)};"
         return check
     if e.kind in (Kind.RULE, Kind.POLICY) and e.schema is not None:  # "table name"
         # Dropped explicitly: a rule or policy may read another table of the backup, which is
@@ -200,9 +196,9 @@ def drop_resolver(e: TocEntry, if_exists: bool, blobs: dict[int, list[int]]) -> 
             oid, relkind, name = rows[0]
             (rel,), = _one(conn, "SELECT %s::oid::pg_catalog.regclass::text", (oid,))
             if e.kind == Kind.POLICY:
-                return f"DROP POLICY{ie} {_q(name)} ON {rel};"
+                return f"DROP POLICY{ie} {quote_ident(name)} ON {rel};"
             if name != "_RETURN":
-                return f"DROP RULE{ie} {_q(name)} ON {rel};"
+                return f"DROP RULE{ie} {quote_ident(name)} ON {rel};"
             if relkind != "v":
                 return ""  # goes with its relation
             cols = _one(conn, """
@@ -213,7 +209,7 @@ def drop_resolver(e: TocEntry, if_exists: bool, blobs: dict[int, list[int]]) -> 
                               WHERE co.oid = a.attcollation) END
                   FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
                  WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum""", (oid,))
-            select = ", ".join(f"NULL::{typ}{f' COLLATE {coll}' if coll else ''} AS {_q(col)}" for col, typ, coll in cols)
+            select = ", ".join(f"NULL::{typ}{f' COLLATE {coll}' if coll else ''} AS {quote_ident(col)}" for col, typ, coll in cols)
             return f"CREATE OR REPLACE VIEW {rel} AS SELECT {select};"
         return rule_or_policy
     if e.kind == Kind.USER_MAPPING:  # "user SERVER server" (user "public" is PUBLIC)
@@ -226,7 +222,7 @@ def drop_resolver(e: TocEntry, if_exists: bool, blobs: dict[int, list[int]]) -> 
             if not rows:
                 return None
             public, user, server = rows[0]
-            return f"DROP USER MAPPING{ie} FOR {'PUBLIC' if public else _q(user)} SERVER {_q(server)};"
+            return f"DROP USER MAPPING{ie} FOR {'PUBLIC' if public else quote_ident(user)} SERVER {quote_ident(server)};"
         return mapping
     if e.kind == Kind.SUBSCRIPTION:
         def subscription(conn: psycopg.Connection) -> str | Skip | None:
@@ -240,7 +236,7 @@ def drop_resolver(e: TocEntry, if_exists: bool, blobs: dict[int, list[int]]) -> 
                 return Skip("it has a replication slot: DROP SUBSCRIPTION cannot run inside the clean's transaction "
                             "and would drop the slot on the publisher; run ALTER SUBSCRIPTION ... DISABLE, "
                             "ALTER SUBSCRIPTION ... SET (slot_name = NONE) and DROP SUBSCRIPTION yourself")
-            return f"DROP SUBSCRIPTION{ie} {_q(e.name)};"
+            return f"DROP SUBSCRIPTION{ie} {quote_ident(e.name)};"
         return subscription
     if e.kind == Kind.BLOB_METADATA:
         oids = blobs.get(e.id)

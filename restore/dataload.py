@@ -31,78 +31,33 @@ from __future__ import annotations
 import csv
 import io
 import threading
-from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import psycopg
 from psycopg import sql
 
-from restore.apply import Replayer, Selection, _file_chunks
-from dumper.format.names import split_qualified, table_key
+from dumper.errors import BackupError, RestoreError, StatementFailed, TargetNotEmpty, UsageError
+from dumper.events import EVENTS_TABLE
+from dumper.format.manifest import backup_encoding
 from dumper.format.toc import Kind, TocEntry
+from restore.apply import Replayer, Selection, file_chunks
 from restore.backup import Backup
 from restore.check import csv_files
-from dumper.errors import BackupError, RestoreError, StatementFailed, TargetNotEmpty, UsageError
+from restore.fk_graph import (ForeignKey, distinct_constraints, extension_config_tables, fk_order, foreign_keys,
+                              not_valid_constraints, script_problem_edges, table_identifier)
 from restore.progress import Progress
 from restore.parallel import Workers, spool
 from restore.script import CopyBlock, Item, ScriptReader
 from restore.streams import open_source
-from dumper.format.manifest import backup_encoding
 
 COPY_CHUNK = 1 << 20
-EVENTS_TABLE = "code_ops.artifact_events"
+#: The artifact name pyrestore's own event rows carry (:mod:`dumper.events`).
 REPORT_NAME = "restore-db"
 _STASH = "_pyrestore_own_events"
 DATA_LOAD_KINDS = frozenset({Kind.TABLE_DATA, Kind.SEQUENCE_SET, Kind.BLOB_METADATA, Kind.BLOBS, Kind.MATERIALIZED_VIEW_DATA})
-
-
-@dataclass(frozen=True, slots=True)
-class ForeignKey:
-    """One FK edge between two loaded tables, as the target defines it.
-
-    ``child`` and ``parent`` are the tables whose rows the edge orders; ``table`` is where the
-    constraint is defined, which differs for partitions: a foreign key declared on a
-    partitioned table (or referencing one) orders every partition of one side after every
-    partition of the other, but is dropped and re-created on the partitioned table.
-    """
-
-    name: str
-    child: str
-    parent: str
-    definition: str
-    comment: str | None = None
-    table: str | None = None
-
-    @property
-    def definer(self) -> str:
-        """The table the constraint belongs to (``ALTER TABLE`` target)."""
-        return self.table or self.child
-
-    @property
-    def label(self) -> str:
-        return f"{self.definer}.{self.name}"
-
-    def drop_sql(self) -> sql.Composable:
-        return sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(_ident(self.definer), sql.Identifier(self.name))
-
-    def add_sql(self) -> sql.Composable:
-        add = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-            _ident(self.definer), sql.Identifier(self.name), sql.SQL(self.definition))  # type: ignore[arg-type]
-        if self.comment is None:
-            return add
-        return add + sql.SQL("; COMMENT ON CONSTRAINT {} ON {} IS {}").format(
-            sql.Identifier(self.name), _ident(self.definer), sql.Literal(self.comment))
-
-
-def distinct_constraints(fks: Iterable[ForeignKey]) -> list[ForeignKey]:
-    """One edge per constraint: what to drop and re-create (several partition edges share one)."""
-    seen: dict[tuple[str, str], ForeignKey] = {}
-    for f in fks:
-        seen.setdefault((f.definer, f.name), f)
-    return list(seen.values())
 
 
 @dataclass(slots=True)
@@ -119,218 +74,6 @@ class DataLoadResult:
     extra_rows: dict[str, int] = field(default_factory=dict)
     #: Where each table's rows came from: "csv", "script", or "skipped" (--csv-only, no CSV file).
     sources: dict[str, str] = field(default_factory=dict)
-
-
-def _ident(key: str) -> sql.Identifier:
-    schema, name = split_qualified(key)
-    return sql.Identifier(schema, name) if schema is not None else sql.Identifier(name)
-
-
-@contextmanager
-def qualified_names(conn: psycopg.Connection) -> Iterator[None]:
-    """Deparse under an empty ``search_path``: every name in a definition comes out qualified.
-
-    The definitions are replayed after the script's header has emptied ``search_path``; one
-    fetched under the default path (``st_envelope(rast)`` from PostGIS in ``public``) would
-    no longer resolve then.
-    """
-    row = conn.execute("SELECT pg_catalog.current_setting('search_path')").fetchone()
-    conn.execute("SELECT pg_catalog.set_config('search_path', '', false)")
-    try:
-        yield
-    finally:
-        conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", [row[0] if row else ""])
-
-
-def foreign_keys(conn: psycopg.Connection, keys: Iterable[str]) -> list[ForeignKey]:
-    """FK edges of the target between tables among ``keys`` (row_counts-style keys).
-
-    Partitions are resolved: rows live in the leaf partitions, while a foreign key declared on
-    a partitioned table (conparentid = 0) is defined there and cloned onto every partition
-    (referencing side) and every referenced partition. So each defining constraint gives one
-    edge per (referencing partition or table, referenced partition or table) pair that is
-    loaded. Inheritance children inherit no foreign keys: their own ones are their own edges.
-    """
-    oid_of: dict[int, str] = {}
-    for key in keys:
-        row = conn.execute("SELECT to_regclass(%s)::oid", [_ident(key).as_string(conn)]).fetchone()
-        if row and row[0] is not None:
-            oid_of[int(row[0])] = key
-    if not oid_of:
-        return []
-    with qualified_names(conn):
-        rows = _fk_rows(conn, list(oid_of))
-    return [ForeignKey(r[0], oid_of[int(r[4])], oid_of[int(r[5])], r[3], r[6], table_key(r[1], r[2])) for r in rows]
-
-
-def _fk_rows(conn: psycopg.Connection, oids: list[int]) -> list[tuple[Any, ...]]:
-    return conn.execute(
-        "SELECT k.conname, n.nspname, c.relname, pg_get_constraintdef(k.oid), a.relid, b.relid,"
-        "       obj_description(k.oid, 'pg_constraint')"
-        "  FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " CROSS JOIN LATERAL (SELECT k.conrelid AS relid UNION SELECT t.relid FROM pg_partition_tree(k.conrelid) t) a"
-        " CROSS JOIN LATERAL (SELECT k.confrelid AS relid UNION SELECT t.relid FROM pg_partition_tree(k.confrelid) t) b"
-        " WHERE k.contype = 'f' AND k.conparentid = 0"
-        "   AND a.relid = ANY(%(o)s::oid[]) AND b.relid = ANY(%(o)s::oid[])"
-        " ORDER BY n.nspname, c.relname, k.conname, a.relid, b.relid",
-        {"o": oids}).fetchall()
-
-
-def extension_config_tables(conn: psycopg.Connection, keys: Iterable[str]) -> set[str]:
-    """Tables among ``keys`` that an extension of the target declares as configuration tables.
-
-    ``CREATE EXTENSION`` fills them (PostGIS's ``spatial_ref_sys``), and a backup holds only the
-    rows beyond those (the extension's filter condition, as pg_dump), so their existing rows
-    are the extension's, not a previous load's: never a reason to refuse, never truncated.
-    """
-    keys = list(keys)
-    if not keys:
-        return set()
-    rows = conn.execute(
-        "SELECT k FROM unnest(%s::text[]) k WHERE to_regclass(k) = ANY("
-        " SELECT unnest(extconfig) FROM pg_catalog.pg_extension WHERE extconfig IS NOT NULL)",
-        [[_ident(k).as_string(conn) for k in keys]]).fetchall()
-    wanted = {r[0] for r in rows}
-    return {k for k in keys if _ident(k).as_string(conn) in wanted}
-
-
-def not_valid_constraints(conn: psycopg.Connection, keys: Iterable[str]) -> list[ForeignKey]:
-    """CHECK, FK and (PostgreSQL 18) NOT NULL constraints marked NOT VALID on the tables to load.
-
-    NOT VALID means the source holds rows that break them, yet every new row is checked: the
-    backup's own rows could not be loaded while they exist. They are dropped for the load and
-    added back NOT VALID afterwards, as pg_dump's ordering does in a full restore.
-    """
-    oids: dict[int, str] = {}
-    for key in keys:
-        row = conn.execute("SELECT to_regclass(%s)::oid", [_ident(key).as_string(conn)]).fetchone()
-        if row and row[0] is not None:
-            oids[int(row[0])] = key
-    if not oids:
-        return []
-    # An inherited constraint can only be dropped where it is defined: on an ancestor
-    # (inheritance parent or partitioned table), whose DROP/ADD reaches every child.
-    with qualified_names(conn):
-        rows = _not_valid_rows(conn, list(oids))
-    out = []
-    for name, schema, rel, definition, comment in rows:
-        key = table_key(schema, rel)
-        out.append(ForeignKey(name, key, key, definition, comment))
-    return out
-
-
-def _not_valid_rows(conn: psycopg.Connection, oids: list[int]) -> list[tuple[Any, ...]]:
-    return conn.execute(
-        "WITH RECURSIVE up(oid) AS (SELECT unnest(%s::oid[]) UNION"
-        "  SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.oid)"
-        " SELECT k.conname, n.nspname, c.relname, pg_get_constraintdef(k.oid),"
-        "        obj_description(k.oid, 'pg_constraint')"
-        "   FROM pg_constraint k JOIN up ON k.conrelid = up.oid"
-        "   JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
-        "  WHERE k.contype IN ('c', 'f', 'n') AND NOT k.convalidated AND k.coninhcount = 0 AND k.conparentid = 0"
-        "  ORDER BY n.nspname, c.relname, k.conname", [oids]).fetchall()
-
-
-def strongly_connected(nodes: list[str], edges: list[tuple[str, str]]) -> list[set[str]]:
-    """Tarjan's SCCs (iterative: FK graphs of thousands of tables must not hit the recursion limit)."""
-    succ: dict[str, list[str]] = {n: [] for n in nodes}
-    for a, b in edges:
-        succ.setdefault(a, []).append(b)
-        succ.setdefault(b, [])
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    out: list[set[str]] = []
-    counter = 0
-    for root in succ:
-        if root in index:
-            continue
-        work: list[tuple[str, int]] = [(root, 0)]
-        while work:
-            v, i = work.pop()
-            if i == 0:
-                index[v] = low[v] = counter
-                counter += 1
-                stack.append(v)
-                on_stack.add(v)
-            recurse = False
-            for j in range(i, len(succ[v])):
-                w = succ[v][j]
-                if w not in index:
-                    work.append((v, j + 1))
-                    work.append((w, 0))
-                    recurse = True
-                    break
-                if w in on_stack:
-                    low[v] = min(low[v], index[w])
-            if recurse:
-                continue
-            if low[v] == index[v]:
-                comp: set[str] = set()
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    comp.add(w)
-                    if w == v:
-                        break
-                out.append(comp)
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[v])
-    return out
-
-
-def fk_order(tables: list[str], fks: list[ForeignKey]) -> tuple[list[str], list[ForeignKey]]:
-    """Parents-first order of ``tables`` and the FKs inside cycles (which no order satisfies)."""
-    comp_of: dict[str, int] = {}
-    for i, comp in enumerate(strongly_connected(tables, [(f.child, f.parent) for f in fks])):
-        for t in comp:
-            comp_of[t] = i
-    cyclic = [f for f in fks if f.child != f.parent and comp_of[f.child] == comp_of[f.parent]]
-    # A constraint is dropped as a whole, so every edge of a cyclic constraint stops counting.
-    cyclic_names = {(f.definer, f.name) for f in cyclic}
-    cyclic = [f for f in fks if (f.definer, f.name) in cyclic_names]
-    # Kahn's algorithm over the remaining edges, ties broken by the original order (stable output).
-    pos = {t: i for i, t in enumerate(tables)}
-    deps: dict[str, set[str]] = {t: set() for t in tables}
-    for f in fks:
-        if f.child != f.parent and f not in cyclic:
-            deps[f.child].add(f.parent)
-    order: list[str] = []
-    ready = sorted((t for t in tables if not deps[t]), key=pos.__getitem__)
-    dependants: dict[str, list[str]] = {t: [] for t in tables}
-    for child, parents in deps.items():
-        for p in parents:
-            dependants[p].append(child)
-    while ready:
-        t = ready.pop(0)
-        order.append(t)
-        for c in dependants[t]:
-            deps[c].discard(t)
-            if not deps[c]:
-                ready.append(c)
-        ready.sort(key=pos.__getitem__)
-    return order, cyclic
-
-
-def script_problem_edges(blocks: list[str], fks: list[ForeignKey]) -> list[ForeignKey]:
-    """FKs the script's fixed COPY order violates: child data (first block) before parent data (last block)."""
-    first: dict[str, int] = {}
-    last: dict[str, int] = {}
-    for i, t in enumerate(blocks):
-        first.setdefault(t, i)
-        last[t] = i
-    bad: list[ForeignKey] = []
-    for f in fks:
-        if f.child not in first or f.parent not in first:
-            continue
-        if f.child == f.parent:
-            if first[f.child] != last[f.child]:
-                bad.append(f)  # self-reference across several COPY statements
-        elif first[f.child] <= last[f.parent]:
-            bad.append(f)
-    return bad
 
 
 class DataLoader:
@@ -493,7 +236,7 @@ class DataLoader:
                                + " (create the schema first, e.g. pyrestore --schema-only)", 2)
         ext_config = extension_config_tables(self.conn, tables)
         non_empty = [t for t in tables if t not in ext_config and
-                     self.conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM ONLY {})").format(_ident(t))).fetchone()[0]]  # type: ignore[index]
+                     self.conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM ONLY {})").format(table_identifier(t))).fetchone()[0]]  # type: ignore[index]
         if EVENTS_TABLE in non_empty and not self.clean and self._only_own_events():
             # Rows pyrestore itself reported (e.g. by the --schema-only run before this one) are
             # not user data: set them aside and append them again after the load.
@@ -506,7 +249,7 @@ class DataLoader:
         if non_empty:
             own = [t for t in tables if t not in ext_config]
             try:
-                self.conn.execute(sql.SQL("TRUNCATE ONLY {}").format(sql.SQL(", ").join(_ident(t) for t in own)))
+                self.conn.execute(sql.SQL("TRUNCATE ONLY {}").format(sql.SQL(", ").join(table_identifier(t) for t in own)))
             except psycopg.Error as exc:
                 raise StatementFailed(f"--clean: TRUNCATE of the tables to load failed: {exc.diag.message_primary or exc}") from exc
             self.info(f"--clean: emptied {len(own)} table(s) before loading")
@@ -597,7 +340,7 @@ class DataLoader:
             try:
                 self.conn.execute(f.add_sql())
             except psycopg.Error as exc:
-                failed.append(f"ALTER TABLE {_ident(f.definer).as_string(self.conn)} ADD CONSTRAINT "
+                failed.append(f"ALTER TABLE {table_identifier(f.definer).as_string(self.conn)} ADD CONSTRAINT "
                               f"{sql.Identifier(f.name).as_string(self.conn)} {f.definition}; -- {exc.diag.message_primary}")
                 if not self.conn.autocommit:
                     break  # the transaction is aborted: the rollback restores them anyway
@@ -667,7 +410,7 @@ class DataLoader:
 
         def load(conn: psycopg.Connection) -> None:
             try:
-                self._copy_script(conn, table, stmt, _file_chunks(f))
+                self._copy_script(conn, table, stmt, file_chunks(f))
             finally:
                 f.close()
 
@@ -687,7 +430,7 @@ class DataLoader:
             return
         # The CSV files are in the backup's encoding (FORMAT.md): the server converts.
         stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING {})").format(
-            _ident(table), sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+            table_identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in cols),
             sql.Literal(backup_encoding(self.backup.metadata)))
         try:
             with conn.cursor() as cur:
@@ -711,7 +454,7 @@ class DataLoader:
         n = max(lines - 1, 0)
         try:
             cur = conn.execute(sql.SQL("INSERT INTO {} SELECT FROM pg_catalog.generate_series(1, {})").format(
-                _ident(table), sql.Literal(n)))
+                table_identifier(table), sql.Literal(n)))
         except psycopg.Error as exc:
             raise StatementFailed(f"loading {table} (no columns, {n} rows): {exc.diag.message_primary or exc}") from exc
         self._count(table, max(cur.rowcount, 0))
@@ -801,7 +544,7 @@ class _ScriptBlocks:
         for stmt, f in self.held.pop(table, []):
             got += 1
             try:
-                yield stmt, _file_chunks(f)
+                yield stmt, file_chunks(f)
             finally:
                 f.close()
         while got < count:
@@ -841,5 +584,5 @@ def _csv_header(path: Path) -> tuple[str, ...]:
 
 
 def _regclass(conn: psycopg.Connection, key: str) -> int | None:
-    row = conn.execute("SELECT to_regclass(%s)::oid", [_ident(key).as_string(conn)]).fetchone()
+    row = conn.execute("SELECT to_regclass(%s)::oid", [table_identifier(key).as_string(conn)]).fetchone()
     return int(row[0]) if row and row[0] is not None else None

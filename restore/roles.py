@@ -21,40 +21,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dumper.errors import UsageError
+from dumper.format.names import quote_ident
+from restore.script import tokenize
 
 if TYPE_CHECKING:
     import psycopg
 
-_TOKEN = re.compile(r"""
-    (?P<ws>\s+)
-  | (?P<comment>--[^\n]*|/\*(?:[^*]|\*(?!/))*\*/)
-  | (?P<estr>[Ee]'(?:[^'\\]|\\.|'')*')
-  | (?P<str>'(?:[^']|'')*')
-  | (?P<dollar>\$(?P<tag>[A-Za-z_][A-Za-z0-9_]*)?\$[\s\S]*?\$(?P=tag)?\$)
-  | (?P<qident>"(?:[^"]|"")*")
-  | (?P<word>[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)
-  | (?P<other>.)
-""", re.VERBOSE | re.DOTALL)
-
-_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*\Z")
 #: Words that end a role list (what may follow grantees / policy roles in the grammar).
 _LIST_END = frozenset({"with", "granted", "using", "cascade", "restrict", "in", "grant", "revoke", "as", "for"})
 
 
-def quote_ident(name: str) -> str:
-    """Quote like the server's ``quote_ident`` (keywords are quoted too: always safe)."""
-    return name if _PLAIN.match(name) and name not in _RESERVED else '"' + name.replace('"', '""') + '"'
-
-
-_RESERVED = frozenset({"all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both", "case",
-                       "cast", "check", "collate", "column", "constraint", "create", "current_catalog",
-                       "current_date", "current_role", "current_time", "current_timestamp", "current_user",
-                       "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch",
-                       "for", "foreign", "from", "grant", "group", "having", "in", "initially", "intersect", "into",
-                       "lateral", "leading", "limit", "localtime", "localtimestamp", "not", "null", "offset", "on",
-                       "only", "or", "order", "placing", "primary", "references", "returning", "select",
-                       "session_user", "some", "symmetric", "table", "then", "to", "trailing", "true", "union",
-                       "unique", "user", "using", "variadic", "when", "where", "window", "with", "public"})
+def _role_ident(name: str) -> str:
+    """A role name in a role position: quoted as the server's ``quote_ident`` would, except that
+    a role literally named ``public`` is quoted (bare, it would mean the PUBLIC pseudo-role)."""
+    return '"public"' if name == "public" else quote_ident(name)
 
 
 def parse_role_map(items: Iterable[str]) -> dict[str, str]:
@@ -102,7 +82,7 @@ class RoleMapper:
         text = raw.decode("utf-8", "surrogateescape")
         if not any(n.search(text) for n in self._needles):
             return raw
-        toks = [_Tok(m.lastgroup or "other", m.group()) for m in _TOKEN.finditer(text)]
+        toks = [_Tok(kind, tok) for kind, tok in tokenize(text)]
         sig = [i for i, t in enumerate(toks) if t.kind not in ("ws", "comment")]
         changed = False
         words = [toks[i].word for i in sig]
@@ -127,7 +107,7 @@ class RoleMapper:
                         continue
                     if name is not None and name in self.mapping and t.word not in ("public", "current_user",
                                                                                       "session_user", "current_role"):
-                        toks[sig[k]] = _Tok("qident", quote_ident(self.mapping[name]))
+                        toks[sig[k]] = _Tok("qident", _role_ident(self.mapping[name]))
                         changed = True
                     if single:
                         return k + 1

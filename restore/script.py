@@ -21,6 +21,11 @@ those ends a statement.
 The ``-- pydump-entry: N`` comment lines between statements set the TOC entry of the items
 that follow. Memory is bounded by the largest single statement plus one read chunk, whatever
 the size of the script or of a table.
+
+This module is pyrestore's one SQL lexer: besides splitting the stream, it tokenizes one
+statement (:func:`tokenize`, for ``--role-map``), blanks quoted text (:func:`without_quoted`,
+for keyword tests that names and strings must not fool) and reads a COPY statement's table
+(:func:`copy_table`, for ``--check``), all with the same quoting rules.
 """
 from __future__ import annotations
 
@@ -31,6 +36,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dumper.errors import ScriptError
+from dumper.format.layout import ENTRY_MARKER_RE
+from dumper.format.names import table_key
 from restore.streams import ByteSource, open_source
 
 #: Decompressed bytes requested from the source per refill; also the upper bound of a COPY chunk.
@@ -39,7 +46,7 @@ READ_SIZE = 1 << 20
 MetaMode = Literal["error", "skip", "yield"]
 
 _WS = re.compile(rb"[ \t\r\n\f\v]*")
-_ENTRY = re.compile(rb"--[ \t]*pydump-entry:[ \t]*(\d+)[ \t\r]*\Z")
+_ENTRY = ENTRY_MARKER_RE
 _SPECIAL = re.compile(rb"[;'\"$/-]")
 _SQ_ESC = re.compile(rb"['\\]")
 _BLOCK = re.compile(rb"/\*|\*/")
@@ -109,11 +116,61 @@ class MetaCommand:
 Item = Statement | CopyBlock | MetaCommand
 
 
+def without_quoted(raw: bytes) -> bytes:
+    """The statement with every quoted identifier and string literal blanked (``""``), so that a
+    keyword search cannot be fooled by a name or a value."""
+    return _QUOTED.sub(b'""', raw)
+
+
 def is_copy_from_stdin(raw: bytes) -> bool:
     """True for ``COPY ... FROM stdin`` (quoted names cannot fake the ``FROM stdin`` words)."""
     if not _COPY_START.match(raw):
         return False
-    return _FROM_STDIN.search(_QUOTED.sub(b'""', raw)) is not None
+    return _FROM_STDIN.search(without_quoted(raw)) is not None
+
+
+# -- tokens of one statement -----------------------------------------------------------------
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<comment>--[^\n]*|/\*(?:[^*]|\*(?!/))*\*/)
+  | (?P<estr>[Ee]'(?:[^'\\]|\\.|'')*')
+  | (?P<str>'(?:[^']|'')*')
+  | (?P<dollar>\$(?P<tag>[A-Za-z_][A-Za-z0-9_]*)?\$[\s\S]*?\$(?P=tag)?\$)
+  | (?P<qident>"(?:[^"]|"")*")
+  | (?P<word>[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)
+  | (?P<other>.)
+""", re.VERBOSE | re.DOTALL)
+
+#: Token kinds that carry no meaning between the others.
+BLANK_TOKENS = frozenset({"ws", "comment"})
+
+
+def tokenize(text: str) -> Iterator[tuple[str, str]]:
+    """``(kind, text)`` for each token of one statement; the texts concatenate back to ``text``.
+
+    Kinds: ``ws``, ``comment``, ``estr``/``str`` (string literals), ``dollar`` (a dollar-quoted
+    body), ``qident`` (a quoted identifier, quotes included), ``word``, ``other`` (one character).
+    """
+    for m in _TOKEN.finditer(text):
+        yield m.lastgroup or "other", m.group()
+
+
+def ident_text(kind: str, text: str) -> str | None:
+    """The name a ``word`` or ``qident`` token denotes, as written (no case folding), else None."""
+    if kind == "word":
+        return text
+    if kind == "qident":
+        return text[1:-1].replace('""', '"')
+    return None
+
+
+def copy_table(raw: bytes) -> str | None:
+    """The canonical key of the table a ``COPY schema.table ...`` statement names, else None."""
+    toks = [t for t in tokenize(raw.decode("utf-8", "replace")) if t[0] not in BLANK_TOKENS]
+    if len(toks) < 4 or toks[0][0] != "word" or toks[0][1].lower() != "copy" or toks[2] != ("other", "."):
+        return None
+    schema, name = ident_text(*toks[1]), ident_text(*toks[3])
+    return table_key(schema, name) if schema is not None and name is not None else None
 
 
 class ScriptReader:

@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dumper.format.names import split_qualified
+from dumper.format.names import qualify, quote_ident, split_qualified
 from dumper.format.toc import Kind, TocEntry
 from restore.backup import Backup
 
@@ -306,11 +306,6 @@ def filter_copy_columns(chunks: Iterable[bytes], keep: list[int]) -> Iterable[by
 
 
 def copy_statement(table: str, columns: list[str]) -> bytes:
-    """``COPY schema.table (cols) FROM stdin;`` with every name quoted."""
+    """``COPY schema.table (cols) FROM stdin;`` with every name quoted as the server would."""
     schema, name = split_qualified(table)
-    ident = ".".join(_q(p) for p in ((schema, name) if schema else (name,)))
-    return f"COPY {ident} ({', '.join(_q(c) for c in columns)}) FROM stdin;".encode()
-
-
-def _q(name: str | None) -> str:
-    return '"' + (name or "").replace('"', '""') + '"'
+    return f"COPY {qualify(schema, name)} ({', '.join(quote_ident(c) for c in columns)}) FROM stdin;".encode()
