@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from dumper.errors import UsageError
 from dumper.format.names import quote_ident
-from restore.script import tokenize
+from restore.script import BLANK_TOKENS, tokenize
 
 if TYPE_CHECKING:
     import psycopg
@@ -82,80 +82,107 @@ class RoleMapper:
         text = raw.decode("utf-8", "surrogateescape")
         if not any(n.search(text) for n in self._needles):
             return raw
-        toks = [_Tok(kind, tok) for kind, tok in tokenize(text)]
-        sig = [i for i, t in enumerate(toks) if t.kind not in ("ws", "comment")]
-        changed = False
-        words = [toks[i].word for i in sig]
-        first = words[0] if words else None
-        second = words[1] if len(words) > 1 else None
-
-        def role_list(start: int, single: bool = False) -> int:
-            """Map the roles of a comma-separated list starting at sig index ``start``."""
-            nonlocal changed
-            k = start
-            while k < len(sig):
-                t = toks[sig[k]]
-                if t.kind == "other" and t.text in ";)":
-                    break
-                if t.word in _LIST_END:
-                    break
-                if t.kind in ("word", "qident"):
-                    name = t.role_name()
-                    if t.word == "group" or (t.word == "role" and k + 1 < len(sig) and toks[sig[k + 1]].kind in ("word", "qident")
-                                             and toks[sig[k + 1]].word not in _LIST_END):
-                        k += 1  # GRANT ... TO GROUP g / ROLE r (old syntax): the name follows
-                        continue
-                    if name is not None and name in self.mapping and t.word not in ("public", "current_user",
-                                                                                      "session_user", "current_role"):
-                        toks[sig[k]] = _Tok("qident", _role_ident(self.mapping[name]))
-                        changed = True
-                    if single:
-                        return k + 1
-                    k += 1
-                    if k < len(sig) and toks[sig[k]].text == ",":
-                        k += 1
-                        continue
-                    break
-                k += 1
-            return k
-
-        is_grant = first == "grant" or (first == "alter" and second == "default")
-        is_revoke = first == "revoke"
-        is_policy = second == "policy" and first in ("create", "alter")
-        k = 0
-        while k < len(sig):
-            w = words[k]
-            nxt = words[k + 1] if k + 1 < len(sig) else None
-            if w == "owner" and nxt == "to":
-                k = role_list(k + 2, single=True)
-                continue
-            if w == "authorization":
-                k = role_list(k + 1, single=True)
-                continue
-            if w == "set" and nxt == "role":
-                k = role_list(k + 2, single=True)
-                continue
-            if w == "granted" and nxt == "by":
-                k = role_list(k + 2, single=True)
-                continue
-            if w == "for" and nxt in ("role", "user") and first == "alter":
-                k = role_list(k + 2)
-                continue
-            if is_policy and w in ("using", "with"):
-                break  # the policy's expressions follow: no role positions there
-            if w == "to" and (is_grant or is_policy):
-                k = role_list(k + 1)
-                continue
-            if w == "from" and is_revoke:
-                k = role_list(k + 1)
-                continue
-            if w == "revoke" and first == "alter":  # ALTER DEFAULT PRIVILEGES ... REVOKE ... FROM
-                is_revoke = True
-            k += 1
-        if not changed:
+        stmt = _RoleStatement(text, self.mapping)
+        stmt.rewrite()
+        if not stmt.changed:
             return raw
         self.rewritten += 1
-        return "".join(t.text for t in toks).encode("utf-8", "surrogateescape")
+        return stmt.text().encode("utf-8", "surrogateescape")
+
+
+#: Word pairs after which exactly one role follows (``OWNER TO r``, ``SET ROLE r``, ``GRANTED BY r``).
+_SINGLE_ROLE = frozenset({("owner", "to"), ("set", "role"), ("granted", "by")})
+#: Role words that are no role names and are never mapped.
+_NOT_MAPPED = frozenset({"public", "current_user", "session_user", "current_role"})
+
+
+class _RoleStatement:
+    """The tokens of one statement while its role positions are rewritten.
+
+    Positions are indexes into ``sig``, the tokens that are neither whitespace nor comments.
+    """
+
+    def __init__(self, text: str, mapping: dict[str, str]) -> None:
+        self.toks = [_Tok(kind, tok) for kind, tok in tokenize(text)]
+        self.sig = [i for i, t in enumerate(self.toks) if t.kind not in BLANK_TOKENS]
+        self.words = [self.toks[i].word for i in self.sig]
+        self.mapping = mapping
+        self.changed = False
+        self.first = self.words[0] if self.words else None
+        second = self.words[1] if len(self.words) > 1 else None
+        self.is_grant = self.first == "grant" or (self.first == "alter" and second == "default")
+        self.is_revoke = self.first == "revoke"
+        self.is_policy = second == "policy" and self.first in ("create", "alter")
+
+    def text(self) -> str:
+        return "".join(t.text for t in self.toks)
+
+    def _tok(self, k: int) -> _Tok:
+        return self.toks[self.sig[k]]
+
+    def rewrite(self) -> None:
+        """Map the roles of every role list in the statement."""
+        k = 0
+        while k < len(self.sig):
+            if self.is_policy and self.words[k] in ("using", "with"):
+                break  # the policy's expressions follow: no role positions there
+            start = self._list_at(k)
+            if start is None:
+                if self.words[k] == "revoke" and self.first == "alter":  # ALTER DEFAULT PRIVILEGES ... REVOKE ... FROM
+                    self.is_revoke = True
+                k += 1
+                continue
+            k = self._role_list(*start)
+
+    def _list_at(self, k: int) -> tuple[int, bool] | None:
+        """Where a role list starts after the word at ``k`` and whether it holds one role, or None."""
+        w = self.words[k]
+        nxt = self.words[k + 1] if k + 1 < len(self.sig) else None
+        if (w, nxt) in _SINGLE_ROLE:
+            return k + 2, True
+        if w == "authorization":  # CREATE SCHEMA ... AUTHORIZATION r, SET SESSION AUTHORIZATION r
+            return k + 1, True
+        if w == "for" and nxt in ("role", "user") and self.first == "alter":
+            return k + 2, False
+        if (w == "to" and (self.is_grant or self.is_policy)) or (w == "from" and self.is_revoke):
+            return k + 1, False
+        return None
+
+    def _role_list(self, start: int, single: bool) -> int:
+        """Map the roles of a comma-separated list starting at ``start``; the position after it."""
+        k = start
+        while k < len(self.sig):
+            t = self._tok(k)
+            if (t.kind == "other" and t.text in ";)") or t.word in _LIST_END:
+                break
+            if t.kind not in ("word", "qident") or self._name_follows(k):
+                k += 1  # punctuation, or GRANT ... TO GROUP g / ROLE r (old syntax): the name follows
+                continue
+            self._map(k)
+            if single:
+                return k + 1
+            k += 1
+            if k < len(self.sig) and self._tok(k).text == ",":
+                k += 1
+                continue
+            break
+        return k
+
+    def _name_follows(self, k: int) -> bool:
+        t = self._tok(k)
+        if t.word == "group":
+            return True
+        if t.word != "role" or k + 1 >= len(self.sig):
+            return False
+        n = self._tok(k + 1)
+        return n.kind in ("word", "qident") and n.word not in _LIST_END
+
+    def _map(self, k: int) -> None:
+        t = self._tok(k)
+        name = t.role_name()
+        if name is not None and name in self.mapping and t.word not in _NOT_MAPPED:
+            self.toks[self.sig[k]] = _Tok("qident", _role_ident(self.mapping[name]))
+            self.changed = True
 
 
 def bootstrap_role_map(conn: "psycopg.Connection", metadata: dict, explicit: dict[str, str]) -> tuple[dict[str, str], str | None]:
