@@ -31,7 +31,7 @@ from dumper import locks
 from dumper.order import order_entries
 from dumper.plan import Plan
 from dumper.progress import Progress, peak_rss_mb
-from dumper.events import Reporter
+from dumper.events import BACKUP_ARTIFACT, Reporter
 from dumper.scripts import restore_full_sh, restore_sh
 from dumper.redact import row_filter
 from dumper.connect import connect, redact_dsn
@@ -131,7 +131,7 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
     name = layout.new_backup_name(out_parent, started)
     tmp = out_parent / layout.partial_name(name)
     final = out_parent / name
-    reporter = Reporter(plan.dsn, "backup-db", __version__, enabled=plan.report, warn=warning,
+    reporter = Reporter(plan.dsn, BACKUP_ARTIFACT, __version__, enabled=plan.report, warn=warning,
                         application_name="pydump-report", retry_failed=True)
     old_umask = os.umask(0o077)
     open_files: list[Any] = []

@@ -30,6 +30,9 @@ from dumper.connect import mask_secrets
 
 EVENTS_TABLE = "code_ops.artifact_events"
 ARTIFACT_TYPE = "command"
+#: ``artifact_name`` of each tool's rows (the spec's command names).
+BACKUP_ARTIFACT = "backup-db"
+RESTORE_ARTIFACT = "restore-db"
 #: Reporting waits at most this long for the server: it must never hold up the run's exit.
 REPORT_CONNECT_TIMEOUT = 10
 

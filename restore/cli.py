@@ -31,7 +31,7 @@ from restore.check import CheckResult, _check_files, check_backup
 from restore.dataload import DataLoader
 from dumper.connect import redact_dsn, resolve_dsn
 from dumper.errors import BackupError, ExitCode, RestoreError, StatementFailed, TargetNotEmpty, ToolError, UsageError
-from dumper.events import Reporter
+from dumper.events import RESTORE_ARTIFACT, Reporter
 from dumper.format.manifest import backup_encoding
 from restore.progress import Progress, choose_mode
 from restore.target import connect, create_database, foreign_owned_only, server_info, user_relations
@@ -253,7 +253,7 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
     if args.create:
         created = create_database(dsn, drop_first=args.clean, info=out.info)
     conn = connect(dsn, autocommit=not args.single_transaction, encoding=backup_encoding(backup.metadata))
-    reporter = Reporter(dsn, "restore-db", __version__, enabled=not args.no_report, warn=out.warn,
+    reporter = Reporter(dsn, RESTORE_ARTIFACT, __version__, enabled=not args.no_report, warn=out.warn,
                         application_name="pyrestore-report")
     reporter.probe()  # before anything is restored: only a pre-existing events table gets rows
     mode = "data-only" if args.data_only else "schema-only" if args.schema_only else "full"

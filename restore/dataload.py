@@ -40,7 +40,7 @@ import psycopg
 from psycopg import sql
 
 from dumper.errors import BackupError, RestoreError, StatementFailed, TargetNotEmpty, UsageError
-from dumper.events import EVENTS_TABLE
+from dumper.events import EVENTS_TABLE, RESTORE_ARTIFACT
 from dumper.format.manifest import backup_encoding
 from dumper.format.toc import Kind, TocEntry
 from restore.apply import Replayer, Selection, file_chunks
@@ -54,8 +54,6 @@ from restore.script import CopyBlock, Item, ScriptReader
 from restore.streams import open_source
 
 COPY_CHUNK = 1 << 20
-#: The artifact name pyrestore's own event rows carry (:mod:`dumper.events`).
-REPORT_NAME = "restore-db"
 _STASH = "_pyrestore_own_events"
 DATA_LOAD_KINDS = frozenset({Kind.TABLE_DATA, Kind.SEQUENCE_SET, Kind.BLOB_METADATA, Kind.BLOBS, Kind.MATERIALIZED_VIEW_DATA})
 
@@ -209,7 +207,7 @@ class DataLoader:
         try:
             with self.conn.transaction():
                 row = self.conn.execute(f"SELECT bool_and(artifact_name IS NOT DISTINCT FROM %s) FROM {EVENTS_TABLE}",
-                                        [REPORT_NAME]).fetchone()
+                                        [RESTORE_ARTIFACT]).fetchone()
         except psycopg.Error:
             return False  # not the table shape we know: treat its rows as user data
         return bool(row and row[0])
