@@ -143,10 +143,10 @@ def dump_args(dsn: str | None, out: str | Path, *extra: str, report: bool = Fals
 
 def dump(dsn: str | None, out: str | Path, *extra: str, report: bool = False, env: dict[str, str] | None = None,
          cwd: str | Path | None = None, timeout: float = 300, **popen_kw: Any) -> PydumpRun:
-    """One ``--json`` backup of ``dsn`` into ``out``, success or not (``cwd`` defaults to
-    ``out``'s parent, so a relative ``backup_dir`` resolves against it)."""
-    return run_pydump(dump_args(dsn, out, *extra, report=report), env,
-                      cwd=cwd or Path(out).parent, timeout=timeout, **popen_kw)
+    """One ``--json`` backup of ``dsn`` into ``out``, success or not. ``cwd`` defaults to the
+    repository root, like every other run here: pydump prints ``backup_dir`` relative to its
+    working directory only for a directory below it, so a temp ``out`` comes back absolute."""
+    return run_pydump(dump_args(dsn, out, *extra, report=report), env, cwd=cwd, timeout=timeout, **popen_kw)
 
 
 def backup_dir(run: PydumpRun, base: str | Path) -> Path:
@@ -167,7 +167,7 @@ def dump_ok(dsn: str, out: str | Path, *extra: str, report: bool = False, env: d
             cwd: str | Path | None = None, timeout: float = 300, **popen_kw: Any) -> tuple[Path, PydumpRun]:
     """A ``--json`` dump that must succeed; returns the backup directory and the run."""
     run = dump(dsn, out, *extra, report=report, env=env, cwd=cwd, timeout=timeout, **popen_kw)
-    return backup_dir(run, cwd or Path(out).parent), run
+    return backup_dir(run, cwd or REPO_ROOT), run
 
 
 def pydump(dsn: str, out: str | Path, *extra: str, **kw: Any) -> Path:
