@@ -347,7 +347,7 @@ def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Call
             pool.abort()
             open_files.remove(pool)
             pool = None
-    sizes = relation_sizes(s.query, [e.extra["_rel"].oid for e in data_entries]) if pool is not None else {}
+    sizes = relation_sizes(s.query, [_rel(e).oid for e in data_entries]) if pool is not None else {}
     if pool is not None:
         entries = split_entries(entries, sizes, plan.jobs, info.version_num)
         data_entries = [e for e in entries if e.kind == "TABLE DATA"]
@@ -363,7 +363,7 @@ def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Call
     row_counts: dict[str, int] = {}
     csv_files: dict[str, str] = {}
     n_tables = len({e.extra["table"] for e in data_entries})
-    est = sum(sizes[e.extra["_rel"].oid].total_bytes if e.extra["_rel"].oid in sizes else int(e.extra.get("pages", 0)) * 8192
+    est = sum(sizes[_rel(e).oid].total_bytes if _rel(e).oid in sizes else int(e.extra.get("pages", 0)) * 8192
               for e in data_entries if "part" not in e.extra or e.extra["part"][0] == 1)
     known: dict[str, tuple[int, str] | None] = {}  # files hashed while written
     progress.start_tables(n_tables, est)
@@ -377,10 +377,10 @@ def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Call
     write_s = 0.0
     for e in entries:
         head = _entry_comment(e)
-        if "_stream" in e.extra:  # large object contents, read chunk by chunk (dumper.kinds_extra)
+        if e.stream is not None:  # large object contents, read chunk by chunk (dumper.entries.largeobjects)
             tw = time.monotonic()
             script.write(enc(head + "\n"))
-            for chunk in e.extra.pop("_stream")(s.conn):
+            for chunk in e.stream(s.conn):
                 script.write(chunk)
             script.write(b"\n")
             write_s += time.monotonic() - tw
@@ -406,7 +406,7 @@ def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Call
             assert task.result is not None
             rows = task.result.rows
         else:
-            rel = e.extra["_rel"]
+            rel = _rel(e)
             cols: list[str] = e.extra["columns"]
             sinks = [script.write]
             csv = None
@@ -445,11 +445,6 @@ def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Call
         open_files.remove(pool)
         (tmp / ".spool").rmdir()
     progress.close()
-    for e in data_entries:
-        e.extra.pop("_rel", None)
-        e.extra.pop("_where", None)
-        e.extra.pop("_select", None)
-        e.extra.pop("_redact", None)
     parallel = {"jobs": plan.jobs if pool is not None else 1,
                 "split_tables": sorted({e.extra["table"] for e in data_entries if "part" in e.extra})}
     timings = {**cat.timings, "ordering_s": round(catalog_s - sum(cat.timings.values()), 4),
@@ -566,7 +561,7 @@ def _make_tasks(data_entries: list[Entry], tmp: Path, sizes: dict[int, RelSize],
         parts_left[e.extra["table"]] = parts_left.get(e.extra["table"], 0) + 1
     tasks: dict[int, Task] = {}
     for e in data_entries:
-        rel = e.extra["_rel"]
+        rel = _rel(e)
         cols: list[str] = e.extra["columns"]
         part = e.extra.get("part")
         size = sizes.get(rel.oid)
@@ -596,25 +591,21 @@ def _make_tasks(data_entries: list[Entry], tmp: Path, sizes: dict[int, RelSize],
     return tasks
 
 
-def _copy_source(e: Entry) -> str:
-    """The COPY ... TO STDOUT for a TABLE DATA entry (or one range of it).
+def _rel(e: Entry) -> Any:
+    """The relation a TABLE DATA entry copies (:class:`~dumper.toc.TableSource`)."""
+    assert e.source is not None, f"TABLE DATA entry {e.name} has no source"
+    return e.source.rel
 
-    A redacting entry carries its own SELECT (``_select``); a range adds its ctid bounds
-    (``_where``) to it, or to a ``SELECT cols FROM ONLY table``.
-    """
-    rel = e.extra["_rel"]
-    select: str | None = e.extra.get("_select")
-    where: str | None = e.extra.get("_where")
-    if select and where:
-        return f"COPY ({select} WHERE {where}) TO STDOUT"  # redacted_select ends in FROM ONLY table
-    if select:
-        return f"COPY ({select}) TO STDOUT"
-    return copy_statement(rel.identity, e.extra["columns"], where=where)
+
+def _copy_source(e: Entry) -> str:
+    """The COPY ... TO STDOUT for a TABLE DATA entry (or one range of it): its columns, with
+    the extension's filter and the range's ctid bounds as the WHERE clause."""
+    return copy_statement(_rel(e).identity, e.extra["columns"], where=e.source.where if e.source else None)
 
 
 def _redact_spec(e: Entry) -> dict[str, Any] | None:
     """The row filter a redacted TABLE DATA entry's COPY goes through (None: not redacted)."""
-    red = e.extra.get("_redact")
+    red = e.source.redaction if e.source is not None else None
     return red.filter_spec() if red is not None else None
 
 
@@ -626,7 +617,7 @@ def _unconvertible(dsn: str, s: Session, e: Entry, message: str) -> str:
     one at a time, in COPY order, and the first that fails is named; the data may have moved
     since the snapshot, in which case only the table is named.
     """
-    rel = e.extra.get("_rel")
+    rel = e.source.rel if e.source is not None else None
     table = rel.identity if rel is not None else e.extra.get("table", e.name)
     column: str | None = None
     try:

@@ -96,7 +96,7 @@ def relation_sizes(query: Callable[..., list[dict[str, Any]]], oids: list[int]) 
 
 
 def _splittable(e: Entry) -> bool:
-    rel = e.extra.get("_rel")
+    rel = e.source.rel if e.source is not None else None
     return (
         rel is not None and rel.kind == "r" and (rel.access_method in (None, "heap")) and bool(e.extra.get("columns"))
     )
@@ -116,13 +116,14 @@ def split_entries(entries: list[Entry], sizes: dict[int, RelSize], jobs: int, se
     if jobs < 2 or server_version < TID_RANGE_VERSION:
         return entries
     data = [e for e in entries if e.kind == "TABLE DATA"]
-    total_pages = sum(sizes[e.extra["_rel"].oid].heap_pages for e in data if "_rel" in e.extra and e.extra["_rel"].oid in sizes)
+    total_pages = sum(sizes[e.source.rel.oid].heap_pages for e in data if e.source is not None and e.source.rel.oid in sizes)
     share = max(min_pages, math.ceil(total_pages / (4 * jobs)))
     out: list[Entry] = []
     new_ids: dict[int, list[int]] = {}
     for e in entries:
         old = e.id
-        heap = sizes[e.extra["_rel"].oid].heap_pages if e.kind == "TABLE DATA" and _splittable(e) and e.extra["_rel"].oid in sizes else 0
+        src = e.source if e.kind == "TABLE DATA" and _splittable(e) else None
+        heap = sizes[src.rel.oid].heap_pages if src is not None and src.rel.oid in sizes else 0
         n = min(math.ceil(heap / share), 4 * jobs) if heap > share and heap >= min_pages else 1
         if n < 2:
             new_ids[old] = [len(out)]
@@ -133,10 +134,11 @@ def split_entries(entries: list[Entry], sizes: dict[int, RelSize], jobs: int, se
         for i in range(n):
             lo = f"ctid >= '({bounds[i]},0)'::pg_catalog.tid" if i > 0 else None
             hi = f"ctid < '({bounds[i + 1]},0)'::pg_catalog.tid" if i < n - 1 else None
-            part = replace(e, extra=dict(e.extra), dep_ids=list(e.dep_ids))
+            assert src is not None
+            part = replace(e, extra=dict(e.extra), dep_ids=list(e.dep_ids),
+                           source=replace(src, ctid_range=" AND ".join(x for x in (lo, hi) if x)))
             part.extra["part"] = [i + 1, n]
             part.extra["pages"] = bounds[i + 1] - bounds[i]
-            part.extra["_where"] = " AND ".join(x for x in (lo, hi) if x)
             ids.append(len(out))
             out.append(part)
         new_ids[old] = ids

@@ -8,10 +8,14 @@ dependencies); what reaches ``toc.json`` is its :meth:`Entry.toc_entry`, the con
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from dumper.catalog.base import Ref
 from dumper.format.toc import Section, TocEntry
+
+if TYPE_CHECKING:
+    from dumper.catalog.relations import Relation
+    from dumper.redact import TableRedaction
 
 PRE, DATA, POST = Section.PRE, Section.DATA, Section.POST
 SECTION_RANK = {PRE: 0, DATA: 1, POST: 2}
@@ -26,7 +30,7 @@ PRIORITY = {
     "CONSTRAINT": 40, "INDEX": 41, "INDEX ATTACH": 42, "STATISTICS": 43, "RULE": 44, "TRIGGER": 45,
     "FK CONSTRAINT": 46, "ROW SECURITY": 47, "POLICY": 47, "PUBLICATION": 48, "PUBLICATION TABLE": 49,
     "DEFAULT ACL": 60, "EVENT TRIGGER": 61, "MATERIALIZED VIEW DATA": 62,
-    # dumper.kinds_extra's kinds, placed as pg_dump's dbObjectTypePriorities places them.
+    # the other families' kinds, placed as pg_dump's dbObjectTypePriorities places them.
     "ROLE": 0, "ROLE MEMBERSHIP": 0, "PROCEDURAL LANGUAGE": 2, "COLLATION": 3, "TRANSFORM": 4, "CAST": 7,
     "OPERATOR": 10, "OPERATOR FAMILY": 11, "OPERATOR CLASS": 11, "CONVERSION": 12, "TEXT SEARCH PARSER": 13,
     "TEXT SEARCH TEMPLATE": 14, "TEXT SEARCH DICTIONARY": 15, "TEXT SEARCH CONFIGURATION": 16,
@@ -35,6 +39,25 @@ PRIORITY = {
 }
 # Comments and grants sort with their object, right after it.
 FOLLOWER_KINDS = {"COMMENT": 1, "ACL": 2, "SECURITY LABEL": 3}
+
+
+@dataclass
+class TableSource:
+    """Where a ``TABLE DATA`` entry's rows come from, for the COPY at write time.
+
+    Kept apart from ``Entry.extra`` (which is what toc.json says about the entry) so nothing
+    internal can leak into the file: these are Python objects and SQL fragments for the reader.
+    """
+
+    rel: Relation
+    condition: str | None = None  # an extension configuration table's filter, parenthesised
+    ctid_range: str | None = None  # one range of a table split by a parallel dump (dumper.parallel)
+    redaction: TableRedaction | None = None  # --redact/--redact-auth: the COPY reader rewrites values
+
+    @property
+    def where(self) -> str | None:
+        """The COPY's WHERE clause: the filter and the range, both when both are set."""
+        return " AND ".join(x for x in (self.condition, self.ctid_range) if x) or None
 
 
 @dataclass
@@ -58,6 +81,10 @@ class Entry:
     # Loop repair (not written to toc.json): a view that may be split, as pg_dump does, into a
     # placeholder view (``view_split[0]``) and a post-data ``CREATE OR REPLACE VIEW`` (``[1]``).
     view_split: tuple[str, str] | None = None
+    # Not written to toc.json either: how the data of a TABLE DATA entry is read ...
+    source: TableSource | None = None
+    # ... and, for a BLOBS entry, the generator of its SQL chunks (``stream(conn)``), run at write time.
+    stream: Callable[[Any], Iterator[bytes]] | None = None
 
     def __post_init__(self) -> None:
         if not self.sort_key:

@@ -104,7 +104,7 @@ def test_ranges_cover_pages_beyond_the_estimate(make_db, run_sql):
 
     from dumper.data import copy_statement
     from dumper.parallel import RelSize, split_entries
-    from dumper.toc import DATA, Entry
+    from dumper.toc import DATA, Entry, TableSource
 
     if make_db.server.version < 14:
         pytest.skip("ranges are only used on PostgreSQL 14+")
@@ -116,14 +116,15 @@ def test_ranges_cover_pages_beyond_the_estimate(make_db, run_sql):
     rel = SimpleNamespace(identity="public.t", oid=oid, kind="r", access_method="heap")  # what split_entries reads
     e = Entry("TABLE DATA", "public", "t", None, DATA, "")
     e.id = 0
-    e.extra.update(table="public.t", columns=["id", "pad"], _rel=rel)
+    e.extra.update(table="public.t", columns=["id", "pad"])
+    e.source = TableSource(rel)  # type: ignore[arg-type]
     # pretend the catalog saw only a third of the table
     out = split_entries([e], {oid: RelSize(pages // 3, pages // 3 * 8192)}, jobs=2, server_version=160000, min_pages=4)
-    assert len(out) > 1 and "ctid >=" not in out[0].extra["_where"] and "ctid <" not in out[-1].extra["_where"]
+    assert len(out) > 1 and "ctid >=" not in out[0].source.where and "ctid <" not in out[-1].source.where
     total = 0
     with pgtest.connect(dsn) as conn:
         for p in out:
-            with conn.cursor().copy(copy_statement("public.t", ["id", "pad"], where=p.extra["_where"])) as cp:
+            with conn.cursor().copy(copy_statement("public.t", ["id", "pad"], where=p.source.where)) as cp:
                 for chunk in cp:
                     total += bytes(chunk).count(b"\n")
     assert total == 5000

@@ -10,13 +10,29 @@ in batches on a second connection in the same snapshot, the rest as before.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Optional
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
+from dumper.catalog.base import CatalogObject
 from dumper.catalog.comments import Comment, read_comments
+from dumper.catalog.accessmethods import AccessMethod, read_access_methods, read_clustered_constraint_indexes
+from dumper.catalog.aggregates import Aggregate, read_aggregates
+from dumper.catalog.basetypes import BaseType, read_base_types
+from dumper.catalog.collations import Collation, Conversion, read_collations, read_conversions
+from dumper.catalog.extconfig import ConfigTable, read_config_tables
+from dumper.catalog.foreign import ForeignDataWrapper, ForeignServer, UserMapping, read_foreign
+from dumper.catalog.languages import Language, read_languages
+from dumper.catalog.largeobjects import LargeObject, SecurityLabel, read_large_objects, read_security_labels
+from dumper.catalog.operators import (
+    Cast, OpClass, OpFamily, Operator, Transform, read_casts, read_opfamilies_and_classes, read_operators, read_transforms,
+)
+from dumper.catalog.privileges import DefaultAcl, Membership, RoleDef, read_default_acls, read_roles
+from dumper.catalog.replication import Publication, Subscription, read_publications, read_subscriptions
+from dumper.catalog.statistics import StatisticsObject, read_statistics
+from dumper.catalog.textsearch import TSConfig, TSDictionary, TSParser, TSTemplate, read_text_search
+
 from dumper.catalog.constraints import Constraint, Index, read_constraints, read_index_links, read_indexes
 from dumper.catalog.depend import Dependencies, read_dependencies
-from dumper.catalog.kinds import Kinds, read_kinds
 from dumper.catalog.namespaces import Extension, Schema, read_extensions, read_schemas
 from dumper.catalog.privileges import InitialAcl, read_initial_acls
 from dumper.catalog.relations import Relation, list_relations, read_details
@@ -42,7 +58,6 @@ class Catalog:
     rules: list[Rule] = field(default_factory=list)
     policies: list[Policy] = field(default_factory=list)
     event_triggers: list[EventTrigger] = field(default_factory=list)
-    kinds: Kinds = field(default_factory=Kinds)  # aggregates, operators, FDWs, publications, roles, ...
     comments: dict[tuple[str, int, int], Comment] = field(default_factory=dict)
     depends: Dependencies = field(default_factory=Dependencies)
     index_names: dict[int, str] = field(default_factory=dict)
@@ -50,6 +65,44 @@ class Catalog:
     timings: dict[str, float] = field(default_factory=dict)
     # changed privileges on extension members and system objects (dumper.initial_state)
     initial_acls: list[InitialAcl] = field(default_factory=list)
+    # -- the families read after the locks by read_families(), one query each -------------------
+    aggregates: list[Aggregate] = field(default_factory=list)
+    operators: list[Operator] = field(default_factory=list)
+    opfamilies: list[OpFamily] = field(default_factory=list)
+    opclasses: list[OpClass] = field(default_factory=list)
+    casts: list[Cast] = field(default_factory=list)
+    transforms: list[Transform] = field(default_factory=list)
+    collations: list[Collation] = field(default_factory=list)
+    conversions: list[Conversion] = field(default_factory=list)
+    languages: list[Language] = field(default_factory=list)
+    ts_parsers: list[TSParser] = field(default_factory=list)
+    ts_templates: list[TSTemplate] = field(default_factory=list)
+    ts_dicts: list[TSDictionary] = field(default_factory=list)
+    ts_configs: list[TSConfig] = field(default_factory=list)
+    fdws: list[ForeignDataWrapper] = field(default_factory=list)
+    servers: list[ForeignServer] = field(default_factory=list)
+    user_mappings: list[UserMapping] = field(default_factory=list)
+    publications: list[Publication] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    subscriptions_skipped: bool = False  # not superuser: pg_subscription.subconninfo is unreadable
+    statistics: list[StatisticsObject] = field(default_factory=list)
+    default_acls: list[DefaultAcl] = field(default_factory=list)
+    roles: dict[str, RoleDef] = field(default_factory=dict)
+    memberships: list[Membership] = field(default_factory=list)
+    large_objects: list[LargeObject] = field(default_factory=list)
+    security_labels: list[SecurityLabel] = field(default_factory=list)
+    config_tables: list[ConfigTable] = field(default_factory=list)
+    base_types: list[BaseType] = field(default_factory=list)  # and shell types
+    access_methods: list[AccessMethod] = field(default_factory=list)
+    clustered_constraints: dict[int, str] = field(default_factory=dict)  # constraint oid -> index name
+
+
+    def objects(self) -> Iterator[CatalogObject]:
+        """Every catalog object of every family, field by field (what grants and owners name)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                yield from (o for o in value if isinstance(o, CatalogObject))
 
 
 def read_catalog(
@@ -85,7 +138,7 @@ def read_catalog(
     cat.triggers = read_triggers(s, table_oids)
     cat.policies = read_policies(s, table_oids)
     cat.event_triggers = read_event_triggers(s)
-    cat.kinds = read_kinds(s, schemas, table_oids, [x.oid for x in cat.extensions])
+    read_families(s, cat, schemas, table_oids)
     cat.comments = read_comments(s)
     cat.initial_acls = read_initial_acls(s)
     cat.depends = read_dependencies(s)
@@ -111,3 +164,40 @@ def _read_batched(s: Session, batches: SnapshotBatches, cat: Catalog, table_oids
     for oids in batches.chunks(with_rules, lambda o: costs.get(o, 1)):
         cat.rules.extend(read_rules(batches.session, oids))
     cat.rules.sort(key=lambda r: (r.schema or "", r.table, r.name))
+
+
+def read_families(s: Session, k: Catalog, schemas: set[str], table_oids: list[int]) -> None:
+    """The object families beyond schemas, types, routines and relations, read into ``k`` after
+    the table locks (some deparse: statistics, row filters), one query per family so the number
+    of queries does not grow with the number of objects. Objects in schemas outside the dump
+    are dropped here."""
+
+    def keep(objs: list) -> list:  # type: ignore[type-arg]
+        return [o for o in objs if o.schema is None or o.schema in schemas]
+
+    k.aggregates = keep(read_aggregates(s))
+    k.operators = keep(read_operators(s))
+    fams, classes = read_opfamilies_and_classes(s)
+    k.opfamilies, k.opclasses = keep(fams), keep(classes)
+    k.casts = read_casts(s)
+    k.transforms = read_transforms(s)
+    k.collations = keep(read_collations(s))
+    k.conversions = keep(read_conversions(s))
+    k.languages = read_languages(s)
+    parsers, templates, dicts, configs = read_text_search(s)
+    k.ts_parsers, k.ts_templates, k.ts_dicts, k.ts_configs = keep(parsers), keep(templates), keep(dicts), keep(configs)
+    k.fdws, k.servers, k.user_mappings = read_foreign(s)
+    k.publications = read_publications(s)
+    if s.info.superuser:
+        k.subscriptions = read_subscriptions(s)
+    else:
+        k.subscriptions_skipped = True
+    k.statistics = keep(read_statistics(s, table_oids))
+    k.default_acls = [d for d in read_default_acls(s) if d.schema is None or d.schema in schemas]
+    k.roles, k.memberships = read_roles(s)
+    k.large_objects = read_large_objects(s)
+    k.security_labels = read_security_labels(s)
+    k.config_tables = read_config_tables(s, [x.oid for x in k.extensions])
+    k.base_types = keep(read_base_types(s))
+    k.access_methods = read_access_methods(s)
+    k.clustered_constraints = read_clustered_constraint_indexes(s, table_oids)

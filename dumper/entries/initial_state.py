@@ -19,37 +19,32 @@ the source, as pg_dump does:
 
 from __future__ import annotations
 
-from dataclasses import fields
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from dumper.catalog.base import CatalogObject
 from dumper.catalog.namespaces import PUBLIC_COMMENT, Schema
-from dumper.ddl.common import acl_stmts, owner_stmt
+from dumper.ddl.common import acl_stmts
 from dumper.format.names import quote_literal
+from dumper.format.toc import Kind
 from dumper.toc import PRE, Entry
 
 if TYPE_CHECKING:
     from dumper.catalog import Catalog
-    from dumper.catalog.base import Ref
-    from dumper.entries import Built
-    from dumper.plan import Plan
+    from dumper.entries.context import BuildContext
 
 
-def public_schema_entries(cat: Catalog, s: Schema, plan: Plan, add: Callable[[Entry, CatalogObject | None], Entry],
-                          out: list[Entry]) -> None:
+def public_schema_entries(ctx: BuildContext, s: Schema) -> None:
     """The ``public`` schema: never created; owner, ACL and comment only where they differ from
     a new database's."""
-    sql = "" if s.owner_is_default or plan.no_owner else owner_stmt("SCHEMA", s.identity, s.owner)
-    e = add(Entry("SCHEMA", None, s.name, s.owner, PRE, sql), s)
-    if s.acl is not None and not plan.no_acl:
-        out.append(e.follow("ACL", acl_stmts(s.acl, f"SCHEMA {s.identity}", s.owner)))
+    sql = "" if s.owner_is_default else ctx.owner_of("SCHEMA", s)
+    e = ctx.add(Entry(Kind.SCHEMA, None, s.name, s.owner, PRE, sql), s)
+    ctx.grant_on(e, s, "SCHEMA")
     # A re-created public (oid >= 16384) also has its comment in the generic pass: decided here.
-    cat.comments.pop(("pg_namespace", s.oid, 0), None)
-    if plan.no_comments or s.comment == PUBLIC_COMMENT:
+    ctx.cat.comments.pop(("pg_namespace", s.oid, 0), None)
+    if ctx.plan.no_comments or s.comment == PUBLIC_COMMENT:
         return
     # No comment at all is written as '' (which removes initdb's), as pg_dump does.
     text = quote_literal(s.comment or "")
-    out.append(e.follow("COMMENT", f"COMMENT ON SCHEMA {s.identity} IS {text};\n", name=f"schema {s.identity}"))
+    ctx.append(e.follow(Kind.COMMENT, f"COMMENT ON SCHEMA {s.identity} IS {text};\n", name=f"schema {s.identity}"))
 
 
 def apply_script_acls(cat: Catalog) -> None:
@@ -62,47 +57,40 @@ def apply_script_acls(cat: Catalog) -> None:
     recorded = {(a.classid, a.oid, a.subid): a for a in cat.initial_acls if a.by_script}
     if not recorded:
         return
-    for holder in (cat, cat.kinds):
-        for f in fields(holder):  # type: ignore[arg-type]
-            value = getattr(holder, f.name)
-            if not isinstance(value, list):
-                continue
-            for o in value:
-                if not isinstance(o, CatalogObject):
-                    continue
-                a = recorded.get((o.ref[0], o.ref[1], 0))
-                if a is not None:
-                    o.acl = None if a.acl.items == a.acl.base else a.acl
-                for col in getattr(o, "columns", None) or []:
-                    a = recorded.get((o.ref[0], o.ref[1], getattr(col, "num", 0)))
-                    if a is not None and hasattr(col, "acl"):
-                        col.acl = None if a.acl.items == a.acl.base else a.acl
+    for o in cat.objects():
+        a = recorded.get((o.ref[0], o.ref[1], 0))
+        if a is not None:
+            o.acl = None if a.acl.items == a.acl.base else a.acl
+        for col in getattr(o, "columns", None) or []:
+            a = recorded.get((o.ref[0], o.ref[1], getattr(col, "num", 0)))
+            if a is not None and hasattr(col, "acl"):
+                col.acl = None if a.acl.items == a.acl.base else a.acl
 
 
-def order_script_acls(cat: Catalog, entries: list[Entry], carriers: dict[Ref, Entry]) -> None:
+def order_script_acls(ctx: BuildContext) -> None:
     """The ACL entries of objects an extension script granted on run after every CREATE
     EXTENSION of the dump. ``pg_init_privs`` does not say which extension's script recorded
     the row, and pg_dump restores every ACL in a pass after all other entries, so after all of
     them is both safe and what pg_dump does. Before them, the script's GRANT would record the
     user's grants as the copy's initial privileges, and a backup of the copy would lose them."""
-    found = (carriers.get((a.classid, a.oid)) for a in cat.initial_acls if a.by_script)
+    found = (ctx.carriers.get((a.classid, a.oid)) for a in ctx.cat.initial_acls if a.by_script)
     owners = {id(o) for o in found if o is not None}  # entries are not hashable
     if not owners:
         return
-    extensions = [e for e in entries if e.kind == "EXTENSION"]
-    for e in entries:
-        if e.kind == "ACL" and any(id(d) in owners for d in e.entry_deps):
+    extensions = [e for e in ctx.entries if e.kind == Kind.EXTENSION]
+    for e in ctx.entries:
+        if e.kind == Kind.ACL and any(id(d) in owners for d in e.entry_deps):
             e.entry_deps.extend(x for x in extensions if all(x is not d for d in e.entry_deps))
 
 
-def initial_acl_entries(cat: Catalog, plan: Plan, b: Built, carriers: dict[Ref, Entry]) -> None:
+def initial_acl_entries(ctx: BuildContext) -> None:
     """GRANT/REVOKE for extension members (after their CREATE EXTENSION, only when that is in
     the dump) and for system objects (only in a dump of the whole database, as pg_dump).
     Objects the dump creates itself are written by their own ACL entries
     (:func:`apply_script_acls`)."""
-    if plan.no_acl or plan.data_only:
+    if ctx.plan.no_acl or ctx.plan.data_only:
         return
-    for a in cat.initial_acls:
+    for a in ctx.cat.initial_acls:
         if a.by_script:
             continue
         sql = acl_stmts(a.acl, f"{a.keyword} {a.target}", a.owner, columns=a.column)
@@ -110,14 +98,14 @@ def initial_acl_entries(cat: Catalog, plan: Plan, b: Built, carriers: dict[Ref, 
             continue
         name = f"{a.keyword} {a.target}" + (f" ({a.column})" if a.column else "")
         if a.extension_oid is not None:
-            ext = carriers.get(("pg_extension", a.extension_oid))
+            ext = ctx.carriers.get(("pg_extension", a.extension_oid))
             if ext is None:
                 continue
-            e = ext.follow("ACL", sql, name=name)
-        elif plan.dumps_everything:
-            e = Entry("ACL", "pg_catalog", name, a.owner, PRE, sql)
+            e = ext.follow(Kind.ACL, sql, name=name)
+        elif ctx.plan.dumps_everything:
+            e = Entry(Kind.ACL, "pg_catalog", name, a.owner, PRE, sql)
         else:
             continue
-        b.entries.append(e)
+        ctx.append(e)
         for grantee, grantor, _p, _g in a.acl.items or []:
-            b.extra_roles.update((grantee, grantor))
+            ctx.built.extra_roles.update((grantee, grantor))
