@@ -28,22 +28,22 @@ from dumper.data import copy_statement, stream_copy
 from dumper.entries import build_entries
 from dumper.errors import ConnectError, EncodingError, Interrupted, LockTimeout, OutputError, PermissionDenied, ServerError
 from dumper import locks
-from dumper.order import order_entries
+from dumper.order import Ordered, order_entries
 from dumper.plan import Plan
 from dumper.progress import Progress, peak_rss_mb
 from dumper.events import BACKUP_ARTIFACT, Reporter
-from dumper.scripts import restore_full_sh, restore_sh
+from dumper.shell_scripts import restore_full_sh, restore_sh
 from dumper.redact import row_filter
 from dumper.connect import connect, redact_dsn
 from dumper.format import layout
 from dumper.format.manifest import file_entry, file_sha256, listed_files, metadata_bytes, row_counts_bytes
-from dumper.format.toc import toc_bytes
+from dumper.format.toc import Kind, toc_bytes
 from dumper.session import CONVERSION_ERRORS, Session
 from dumper.parallel import RelSize, Task, WorkerPool, relation_sizes, split_entries
 from dumper.sinks import CompressedFile, CsvSink, append_file, default_level, gzip_engine, output_error, write_private
 from dumper.summary import Summary, human_size
 from dumper.format.names import quote_ident, quote_literal
-from dumper.toc import DATA, Entry
+from dumper.toc import Entry
 
 HEADER = """--
 -- PostgreSQL database dump written by pydump {version}
@@ -154,7 +154,11 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
             meta["warnings"] = warnings
             _finish_directory(tmp, meta)
             os.rename(tmp, final)
-            _fsync_dir(out_parent)
+            try:
+                _fsync_dir(out_parent)
+            except OSError:
+                os.rename(final, tmp)  # the rename may not survive a crash: not a complete backup
+                raise
     except BaseException as e:
         for f in open_files:
             f.abort()
@@ -229,7 +233,7 @@ class _LockState:
 
 
 def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[[str], None], open_files: list[Any]) -> dict[str, Any]:
-    """:func:`_dump_body`, with the lock table's failures turned into one clear line.
+    """:class:`_Dump`, with the lock table's failures turned into one clear line.
 
     ``out of shared memory`` is the server's whole message when its lock table is full; it
     becomes the lock-budget message (exit 6). Under ``--lock-batches`` any server error (a
@@ -238,7 +242,7 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     """
     st = _LockState()
     try:
-        meta = _dump_body(plan, s, tmp, progress, warn, open_files, st)
+        meta = _Dump(plan, s, tmp, progress, warn, open_files, st).run()
     except locks.ChangedDuringDump:
         raise
     except ServerError as e:
@@ -262,28 +266,85 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     return meta
 
 
-def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[[str], None],
-               open_files: list[Any], st: _LockState) -> dict[str, Any]:
-    t_cat = time.monotonic()
-    method = plan.compress
-    level = plan.level if plan.level is not None else default_level(method)
-    pool = _start_pool(plan, s, method, level, progress, warn, open_files)
+@dataclass
+class _Written:
+    """What writing the script produced: for toc.json, row_counts.json and metadata.json."""
 
-    def lock(rels: list[Any]) -> locks.SnapshotBatches | None:
+    dump_name: str
+    row_counts: dict[str, int] = field(default_factory=dict)
+    csv_files: dict[str, str] = field(default_factory=dict)  # CSV file -> table key
+    known: dict[str, tuple[int, str] | None] = field(default_factory=dict)  # files hashed while written
+    data_s: float = 0.0
+    write_s: float = 0.0
+    wait_s: float = 0.0
+
+
+@dataclass
+class _ServerChecks:
+    """What the checks before the first lock found (metadata.json ``server``)."""
+
+    newer: str | None  # the warning for a major newer than pydump knows, or None
+    unknown: Any  # unknown catalog values, when --allow-unknown-catalog let the dump go on
+    # the role that created the source cluster (oid 10): never dumped, mapped by pyrestore when
+    # the target lacks it (a Supabase project's supabase_admin restored into plain PostgreSQL)
+    bootstrap: str = ""
+
+
+class _Dump:
+    """One dump inside the snapshot, phase by phase (:meth:`run` reads top to bottom).
+
+    The phases: check the server, read the catalog (locking the tables half-way, or planning
+    lock batches), build and order the entries, decide how the data is read (one connection or
+    the workers, tables split into ranges), write the script with the data, write toc.json,
+    row_counts.json and the shell scripts, assemble metadata.json. Failures of the lock table
+    are turned into clear lines by :func:`_dump`, which owns the lock state ``st``.
+    """
+
+    def __init__(self, plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[[str], None],
+                 open_files: list[Any], st: _LockState) -> None:
+        self.plan, self.s, self.tmp, self.progress, self.warn = plan, s, tmp, progress, warn
+        self.open_files, self.st = open_files, st
+        self.method = plan.compress
+        self.level = plan.level if plan.level is not None else default_level(self.method)
+        self.pool: WorkerPool | None = None
+        self.kept: list[Any] = []  # the relations the dump reads (for the unreadable check)
+
+    def run(self) -> dict[str, Any]:
+        t0 = time.monotonic()
+        self.pool = _start_pool(self.plan, self.s, self.method, self.level, self.progress, self.warn, self.open_files)
+        checks = self.check_server()
+        cat = read_catalog(self.s, self.plan.schema_included, self.keep_relation, self.lock)
+        ordered = self.build_and_order(cat)
+        catalog_s = time.monotonic() - t0
+        checks.bootstrap = self.s.query("SELECT rolname FROM pg_catalog.pg_roles WHERE oid = 10")[0]["rolname"]
+        entries, sizes = self.plan_data(ordered.entries)
+        written = self.write_script(entries, sizes)
+        self.write_side_files(entries, written)
+        return self.metadata(cat, ordered, entries, written, checks, catalog_s)
+
+    # -- before the catalog ----------------------------------------------------------------------
+    def check_server(self) -> _ServerChecks:
+        """Before any lock or deparsing read: a value that decides what a table holds stops here."""
+        newer = versions.version_warning(self.s.info.version, self.s.info.version_num)
+        if newer:
+            self.warn(newer)
+        unknown = versions.enforce_known_catalog(self.s, allow=bool(self.plan.options.get("allow_unknown_catalog")),
+                                                 warn=self.warn)
+        return _ServerChecks(newer, unknown)
+
+    def keep_relation(self, r: Any) -> bool:
+        keep = self.plan.relation_wanted(r)
+        if keep:
+            self.kept.append(r)
+        return keep
+
+    # -- the locks (called by read_catalog between its two halves) ------------------------------
+    def lock(self, rels: list[Any]) -> locks.SnapshotBatches | None:
         """Lock the tables, after checking that every lock the dump holds fits the lock table;
         under ``--lock-batches`` and when they do not fit, lock nothing and return the batches."""
-        tables = [r for r in rels if r.kind in ("r", "p")]
-        unreadable = _unreadable(s, cat_rels_ref)
-        if unreadable:
-            names = ", ".join(sorted(unreadable.values()))
-            if not plan.skip_unreadable:
-                raise PermissionDenied(
-                    f"role {s.info.user} cannot read {names}: grant SELECT, or use --skip-unreadable to back up without their data"
-                )
-            plan.unreadable.update(unreadable)
-            s.unreadable = set(unreadable)
-            warn(f"skipped the data of tables the role cannot read: {names}")
-        wanted = [r.identity for r in tables if r.oid not in unreadable]
+        plan, s, st = self.plan, self.s, self.st
+        unreadable = self.check_unreadable()
+        wanted = [r.identity for r in rels if r.kind in ("r", "p") and r.oid not in unreadable]
         st.budget, st.needed = locks.read_budget(s), locks.locks_needed(s, rels)
         if plan.jobs > 1 and not plan.schema_only:
             # each worker holds its own lock (a PROCLOCK entry, sized 2 per lock-table entry) on
@@ -292,6 +353,26 @@ def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Call
         if st.needed <= st.budget.budget:
             s.lock_tables(wanted, plan.lock_wait_timeout_ms)
             return None
+        return self.lock_batches(rels)
+
+    def check_unreadable(self) -> dict[int, str]:
+        """Tables the role cannot read: an error, or with --skip-unreadable dumped without data."""
+        unreadable = _unreadable(self.s, self.kept)
+        if unreadable:
+            names = ", ".join(sorted(unreadable.values()))
+            if not self.plan.skip_unreadable:
+                raise PermissionDenied(
+                    f"role {self.s.info.user} cannot read {names}: grant SELECT, or use --skip-unreadable to back up without their data"
+                )
+            self.plan.unreadable.update(unreadable)
+            self.s.unreadable = set(unreadable)
+            self.warn(f"skipped the data of tables the role cannot read: {names}")
+        return unreadable
+
+    def lock_batches(self, rels: list[Any]) -> locks.SnapshotBatches:
+        """The locks do not fit: with --lock-batches, batches in the same snapshot; else exit 6."""
+        plan, s, st = self.plan, self.s, self.st
+        assert st.budget is not None
         if not plan.options.get("lock_batches"):
             raise locks.LockTableTooSmall(locks.too_many(st.needed, st.budget))
         per = st.budget.per_batch(1 if plan.schema_only else max(1, plan.jobs))
@@ -303,208 +384,232 @@ def _dump_body(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Call
         st.prints = locks.fingerprints(s, rels)
         st.batches = locks.SnapshotBatches(s, s.export_snapshot(), per, encoding=plan.options.get("encoding"),
                                            lock_timeout_ms=plan.lock_wait_timeout_ms)
-        warn(f"--lock-batches: the dump needs {st.needed:,} locks and the server's lock table leaves {st.budget.budget:,} "
-             f"to it; locking at most {per:,} relations at a time and checking at the end that none changed since the snapshot")
+        self.warn(f"--lock-batches: the dump needs {st.needed:,} locks and the server's lock table leaves "
+                  f"{st.budget.budget:,} to it; locking at most {per:,} relations at a time and checking at the end "
+                  "that none changed since the snapshot")
         return st.batches
 
-    cat_rels_ref: list[Any] = []
+    # -- entries and their order -----------------------------------------------------------------
+    def build_and_order(self, cat: Any) -> Ordered:
+        plan = self.plan
+        built = build_entries(cat, plan)
+        for w in built.warnings:
+            self.warn(w)
+        ordered = order_entries(built.entries, cat.depends)
+        if ordered.broken_loops:
+            self.warn("dependency loop broken arbitrarily at: " + ", ".join(ordered.broken_loops))
+        for label, pats in (("--schema", plan.schemas), ("--table", plan.tables), ("--exclude-schema", plan.exclude_schemas),
+                            ("--exclude-table", plan.exclude_tables), ("--exclude-table-data", plan.exclude_table_data)):
+            for p in pats.unmatched():
+                self.warn(f"{label} pattern {p!r} matched nothing")
+        return ordered
 
-    def keep_relation(r: Any) -> bool:
-        keep = plan.relation_wanted(r)
-        if keep:
-            cat_rels_ref.append(r)
-        return keep
+    # -- how the data is read --------------------------------------------------------------------
+    def plan_data(self, entries: list[Entry]) -> tuple[list[Entry], dict[int, RelSize]]:
+        """Workers or not (they may have failed to connect, or there is no data); with workers,
+        the tables' sizes and the large ones split into ctid ranges."""
+        pool = self.pool
+        if pool is not None:
+            errors = pool.wait_ready()
+            if errors or not _data_entries(entries):
+                if errors:
+                    self.warn(f"parallel workers unavailable ({errors[0]}); dumping the data with one connection")
+                pool.abort()
+                self.open_files.remove(pool)
+                self.pool = pool = None
+        if pool is None:
+            return entries, {}
+        sizes = relation_sizes(self.s.query, [_rel(e).oid for e in _data_entries(entries)])
+        return split_entries(entries, sizes, self.plan.jobs, self.s.info.version_num), sizes
 
-    # Before any lock or deparsing read: a value that decides what a table holds stops here.
-    newer = versions.version_warning(s.info.version, s.info.version_num)
-    if newer:
-        warn(newer)
-    unknown = versions.enforce_known_catalog(s, allow=bool(plan.options.get("allow_unknown_catalog")), warn=warn)
-    cat = read_catalog(s, plan.schema_included, keep_relation, lock)
-    built = build_entries(cat, plan)
-    for w in built.warnings:
-        warn(w)
-    ordered = order_entries(built.entries, cat.depends)
-    if ordered.broken_loops:
-        warn("dependency loop broken arbitrarily at: " + ", ".join(ordered.broken_loops))
-    for label, pats in (("--schema", plan.schemas), ("--table", plan.tables), ("--exclude-schema", plan.exclude_schemas),
-                        ("--exclude-table", plan.exclude_tables), ("--exclude-table-data", plan.exclude_table_data)):
-        for p in pats.unmatched():
-            warn(f"{label} pattern {p!r} matched nothing")
-    catalog_s = time.monotonic() - t_cat
+    # -- the script ------------------------------------------------------------------------------
+    def write_script(self, entries: list[Entry], sizes: dict[int, RelSize]) -> _Written:
+        s, info = self.s, self.s.info
+        w = _Written(layout.script_name(self.method))
+        script = CompressedFile(self.tmp / w.dump_name, self.method, self.level)
+        self.open_files.append(script)
+        # Everything written to the script is in the dump's encoding (s.encode): pydump's own text
+        # is ASCII, names and definitions go back to the bytes the server sent, COPY data is bytes.
+        script.write(s.encode(HEADER.format(
+            version=__version__, server=info.version, database=comment_safe(info.database), encoding=s.encoding,
+            when=dt.datetime.now().astimezone().isoformat(timespec="seconds"))))
+        data = _data_entries(entries)
+        est = sum(sizes[_rel(e).oid].total_bytes if _rel(e).oid in sizes else int(e.extra.get("pages", 0)) * 8192
+                  for e in data if "part" not in e.extra or e.extra["part"][0] == 1)
+        self.progress.start_tables(len({e.extra["table"] for e in data}), est)
+        tasks = self.submit_tasks(data, sizes)
+        t_data0 = time.monotonic()
+        for e in entries:
+            self.write_entry(script, e, tasks, w)
+        w.data_s = time.monotonic() - t_data0
+        if self.st.prints is not None:
+            locks.verify(self.st.prints, self.plan.dsn)  # every COPY and deparse is done: did anything change?
+        script.write(s.encode(FOOTER))
+        tw = time.monotonic()
+        script.close()
+        w.known[w.dump_name] = script.digest()
+        w.wait_s = time.monotonic() - tw
+        if self.pool is not None:
+            self.pool.close()
+            self.open_files.remove(self.pool)
+            (self.tmp / ".spool").rmdir()
+        self.progress.close()
+        return w
 
-    info = s.info
-    # the role that created the source cluster (oid 10): never dumped, mapped by pyrestore when
-    # the target lacks it (a Supabase project's supabase_admin restored into plain PostgreSQL)
-    bootstrap = s.query("SELECT rolname FROM pg_catalog.pg_roles WHERE oid = 10")[0]["rolname"]
-    entries = ordered.entries
-    data_entries = [e for e in entries if e.kind == "TABLE DATA"]
-    if pool is not None:
-        errors = pool.wait_ready()
-        if errors or not data_entries:
-            if errors:
-                warn(f"parallel workers unavailable ({errors[0]}); dumping the data with one connection")
-            pool.abort()
-            open_files.remove(pool)
-            pool = None
-    sizes = relation_sizes(s.query, [_rel(e).oid for e in data_entries]) if pool is not None else {}
-    if pool is not None:
-        entries = split_entries(entries, sizes, plan.jobs, info.version_num)
-        data_entries = [e for e in entries if e.kind == "TABLE DATA"]
-
-    dump_name = layout.script_name(method)
-    script = CompressedFile(tmp / dump_name, method, level)
-    open_files.append(script)
-    # Everything written to the script is in the dump's encoding (s.encode): pydump's own text
-    # is ASCII, names and definitions go back to the bytes the server sent, COPY data is bytes.
-    enc = s.encode
-    script.write(enc(HEADER.format(version=__version__, server=info.version, database=comment_safe(info.database),
-                                   encoding=s.encoding, when=dt.datetime.now().astimezone().isoformat(timespec="seconds"))))
-    row_counts: dict[str, int] = {}
-    csv_files: dict[str, str] = {}
-    n_tables = len({e.extra["table"] for e in data_entries})
-    est = sum(sizes[_rel(e).oid].total_bytes if _rel(e).oid in sizes else int(e.extra.get("pages", 0)) * 8192
-              for e in data_entries if "part" not in e.extra or e.extra["part"][0] == 1)
-    known: dict[str, tuple[int, str] | None] = {}  # files hashed while written
-    progress.start_tables(n_tables, est)
-    tasks = _make_tasks(data_entries, tmp, sizes, progress, enc) if pool is not None else {}
-    t_data0 = time.monotonic()
-    if pool is not None:
-        if st.batches is not None:
+    def submit_tasks(self, data: list[Entry], sizes: dict[int, RelSize]) -> dict[int, Task]:
+        """With workers, every COPY starts now; the script takes their blocks in TOC order."""
+        if self.pool is None:
+            return {}
+        tasks = _make_tasks(data, self.tmp, sizes, self.progress, self.s.encode)
+        if self.st.batches is not None:
             for t in tasks.values():
-                t.recycle = st.batches.per_batch
-        pool.submit(list(tasks.values()))
-    write_s = 0.0
-    for e in entries:
+                t.recycle = self.st.batches.per_batch
+        self.pool.submit(list(tasks.values()))
+        return tasks
+
+    def write_entry(self, script: CompressedFile, e: Entry, tasks: dict[int, Task], w: _Written) -> None:
         head = _entry_comment(e)
+        enc = self.s.encode
+        if e.kind == Kind.TABLE_DATA:
+            key = e.extra["table"]
+            rows = self.copy_from_worker(script, e, tasks, w) if self.pool is not None else self.copy_here(script, e, w)
+            if e.extra.get("csv"):
+                w.csv_files[e.extra["csv"]] = key
+            e.extra["rows"] = rows
+            w.row_counts[key] = w.row_counts.get(key, 0) + rows
+            return
+        tw = time.monotonic()
         if e.stream is not None:  # large object contents, read chunk by chunk (dumper.entries.largeobjects)
-            tw = time.monotonic()
             script.write(enc(head + "\n"))
-            for chunk in e.stream(s.conn):
+            for chunk in e.stream(self.s.conn):
                 script.write(chunk)
             script.write(b"\n")
-            write_s += time.monotonic() - tw
-            continue
-        if e.kind != "TABLE DATA":
-            tw = time.monotonic()
-            script.write(enc(head + "\n" + e.sql + "\n"))
-            write_s += time.monotonic() - tw
-            continue
-        key = e.extra["table"]
-        if pool is not None:
-            task = tasks[e.id]
-            try:
-                pool.wait(task)
-            except EncodingError as err:
-                bad = next((t for t in tasks.values() if isinstance(t.error, EncodingError)), task)
-                raise EncodingError(_unconvertible(plan.dsn, s, bad.entry, str(err))) from None
-            tw = time.monotonic()
-            script.append_file(task.spool)
-            if task.csv_path is not None and not task.csv_header:  # a later range of a split table
-                _append_csv_part(tmp / e.extra["csv"], task.csv_path, last=e.extra["part"][0] == e.extra["part"][1])
-            write_s += time.monotonic() - tw
-            assert task.result is not None
-            rows = task.result.rows
         else:
-            rel = _rel(e)
-            cols: list[str] = e.extra["columns"]
-            sinks = [script.write]
-            csv = None
-            if e.extra.get("csv"):
-                csv = CsvSink(tmp / e.extra["csv"], cols, encoding=s.codec)
-                open_files.append(csv)
-                sinks.append(csv.write)
-            script.write(enc(head + "\n" + copy_statement(rel.identity, cols, "FROM stdin") + ";\n"))
-            try:
-                rows = stream_copy(st.batches.conn if st.batches is not None else s.conn, _copy_source(e), sinks,
-                                   on_chunk=progress.bytes_done,
-                                   transform=row_filter(_redact_spec(e), s.codec)).rows
-            except EncodingError as err:
-                raise EncodingError(_unconvertible(plan.dsn, s, e, str(err))) from None
-            if st.batches is not None:
-                st.batches.copied()  # a full batch commits (releasing its locks) and starts the next
-            script.write(b"\\.\n\n")
-            if csv is not None:
-                csv.close()
-                known[e.extra["csv"]] = csv.file.digest()
-            progress.table_done(key, rows)
+            script.write(enc(head + "\n" + e.sql + "\n"))
+        w.write_s += time.monotonic() - tw
+
+    def copy_from_worker(self, script: CompressedFile, e: Entry, tasks: dict[int, Task], w: _Written) -> int:
+        """A worker's COPY block (and CSV range), appended once it is done; its row count."""
+        assert self.pool is not None
+        task = tasks[e.id]
+        try:
+            self.pool.wait(task)
+        except EncodingError as err:
+            bad = next((t for t in tasks.values() if isinstance(t.error, EncodingError)), task)
+            raise EncodingError(_unconvertible(self.plan.dsn, self.s, bad.entry, str(err))) from None
+        tw = time.monotonic()
+        script.append_file(task.spool)
+        if task.csv_path is not None and not task.csv_header:  # a later range of a split table
+            _append_csv_part(self.tmp / e.extra["csv"], task.csv_path, last=e.extra["part"][0] == e.extra["part"][1])
+        w.write_s += time.monotonic() - tw
+        assert task.result is not None
+        return task.result.rows
+
+    def copy_here(self, script: CompressedFile, e: Entry, w: _Written) -> int:
+        """COPY on the dump's own connection, straight into the script (and the CSV file)."""
+        s, st = self.s, self.st
+        cols: list[str] = e.extra["columns"]
+        sinks = [script.write]
+        csv = None
         if e.extra.get("csv"):
-            csv_files[e.extra["csv"]] = key
-        e.extra["rows"] = rows
-        row_counts[key] = row_counts.get(key, 0) + rows
-    data_s = time.monotonic() - t_data0
-    if st.prints is not None:
-        locks.verify(st.prints, plan.dsn)  # every COPY and deparse is done: did anything change?
-    script.write(enc(FOOTER))
-    tw = time.monotonic()
-    script.close()
-    known[dump_name] = script.digest()
-    wait_s = time.monotonic() - tw
-    if pool is not None:
-        pool.close()
-        open_files.remove(pool)
-        (tmp / ".spool").rmdir()
-    progress.close()
-    parallel = {"jobs": plan.jobs if pool is not None else 1,
-                "split_tables": sorted({e.extra["table"] for e in data_entries if "part" in e.extra})}
-    timings = {**cat.timings, "ordering_s": round(catalog_s - sum(cat.timings.values()), 4),
-               "data_s": round(data_s, 4), "write_s": round(write_s, 4), "compression_wait_s": round(wait_s, 4),
-               "catalog_queries": s.queries}
-    if pool is not None:
-        timings.update(worker_wait_s=round(pool.wait_s, 4), workers_busy_s=round(pool.busy_s, 4))
-    resources = {"peak_rss_mb": peak_rss_mb(), "cpu_s": round(time.process_time(), 3)}
+            csv = CsvSink(self.tmp / e.extra["csv"], cols, encoding=s.codec)
+            self.open_files.append(csv)
+            sinks.append(csv.write)
+        script.write(s.encode(_entry_comment(e) + "\n" + copy_statement(_rel(e).identity, cols, "FROM stdin") + ";\n"))
+        try:
+            rows = stream_copy(st.batches.conn if st.batches is not None else s.conn, _copy_source(e), sinks,
+                               on_chunk=self.progress.bytes_done, transform=row_filter(_redact_spec(e), s.codec)).rows
+        except EncodingError as err:
+            raise EncodingError(_unconvertible(self.plan.dsn, s, e, str(err))) from None
+        if st.batches is not None:
+            st.batches.copied()  # a full batch commits (releasing its locks) and starts the next
+        script.write(b"\\.\n\n")
+        if csv is not None:
+            csv.close()
+            w.known[e.extra["csv"]] = csv.file.digest()
+        self.progress.table_done(e.extra["table"], rows)
+        return rows
 
-    write_private(tmp / layout.TOC_FILE, toc_bytes(e.toc_entry() for e in entries))
-    write_private(tmp / layout.ROW_COUNTS_FILE, row_counts_bytes(row_counts))
-    for fname, text in ((layout.RESTORE_SH, restore_sh(dump_name)),
-                        (layout.RESTORE_FULL_SH, restore_full_sh(dump_name, row_counts, s.encoding))):
-        write_private(tmp / fname, enc(text))  # restore-full.sh holds table names: the script's encoding
-        os.chmod(tmp / fname, 0o700)
+    # -- the other files -------------------------------------------------------------------------
+    def write_side_files(self, entries: list[Entry], w: _Written) -> None:
+        """toc.json, row_counts.json, restore.sh and restore-full.sh."""
+        tmp = self.tmp
+        write_private(tmp / layout.TOC_FILE, toc_bytes(e.toc_entry() for e in entries))
+        write_private(tmp / layout.ROW_COUNTS_FILE, row_counts_bytes(w.row_counts))
+        for fname, text in ((layout.RESTORE_SH, restore_sh(w.dump_name)),
+                            (layout.RESTORE_FULL_SH, restore_full_sh(w.dump_name, w.row_counts, self.s.encoding))):
+            write_private(tmp / fname, self.s.encode(text))  # restore-full.sh holds table names: the script's encoding
+            os.chmod(tmp / fname, 0o700)
 
+    def metadata(self, cat: Any, ordered: Ordered, entries: list[Entry], w: _Written, checks: _ServerChecks,
+                 catalog_s: float) -> dict[str, Any]:
+        """metadata.json without what :func:`run_backup` adds (times, warnings, files)."""
+        plan, s, info = self.plan, self.s, self.s.info
+        data = _data_entries(entries)
+        return {
+            "format": layout.FORMAT_VERSION,
+            "tool": {"name": "pydump", "version": __version__},
+            "server": {"version": info.version, "version_num": info.version_num, "encoding": info.encoding,
+                       "known_version": checks.newer is None, "unknown_catalog_values": checks.unknown,
+                       "bootstrap_superuser": checks.bootstrap},
+            # the encoding of backup.sql and of every CSV file (the database's unless --encoding)
+            "encoding": s.encoding,
+            "database": info.database, "host": info.host, "port": info.port, "user": info.user,
+            "client_host": socket.gethostname(),
+            "connection": redact_dsn(plan.dsn),
+            "mode": plan.mode,
+            "options": plan.options,
+            "categories": _categories(plan, cat, data),
+            "category_file": plan.categories.source,
+            "unmatched_category_patterns": plan.categories.unmatched_patterns(
+                [(r.schema or "", r.name) for r in cat.relations if r.has_data]),
+            "compression": {"method": self.method, "level": self.level,
+                            "engine": gzip_engine(self.level) if self.method == "gzip" else self.method},
+            "dump_file": w.dump_name,
+            "_known": w.known,
+            "csv_files": w.csv_files,
+            "tables": len(w.row_counts),
+            "rows": sum(w.row_counts.values()),
+            "entries": len(entries),
+            "parallel": {"jobs": plan.jobs if self.pool is not None else 1,
+                         "split_tables": sorted({e.extra["table"] for e in data if "part" in e.extra})},
+            "resources": {"peak_rss_mb": peak_rss_mb(), "cpu_s": round(time.process_time(), 3)},
+            "skipped_unreadable": sorted(plan.unreadable.values()),
+            "redacted": {e.extra["table"]: e.extra["redacted"] for e in data if e.extra.get("redacted")},
+            # --redact-auth: auth tables ("auth.t") and columns ("auth.t.c") redacted because unknown
+            "redact_unknown": sorted({u for e in data for u in e.extra.get("redact_unknown", ())}),
+            # dependency loops repaired as pg_dump repairs them (a view split into placeholder and query)
+            "repaired_loops": ordered.repaired_loops,
+            "timings": self.timings(cat, w, catalog_s),
+        }
+
+    def timings(self, cat: Any, w: _Written, catalog_s: float) -> dict[str, Any]:
+        timings = {**cat.timings, "ordering_s": round(catalog_s - sum(cat.timings.values()), 4),
+                   "data_s": round(w.data_s, 4), "write_s": round(w.write_s, 4),
+                   "compression_wait_s": round(w.wait_s, 4), "catalog_queries": self.s.queries}
+        if self.pool is not None:
+            timings.update(worker_wait_s=round(self.pool.wait_s, 4), workers_busy_s=round(self.pool.busy_s, 4))
+        return timings
+
+
+def _data_entries(entries: list[Entry]) -> list[Entry]:
+    return [e for e in entries if e.kind == Kind.TABLE_DATA]
+
+
+def _categories(plan: Plan, cat: Any, data: list[Entry]) -> list[dict[str, Any]]:
+    """metadata.json ``categories``: per category, the tables dumped and those left out."""
     dumped: dict[str, set[str]] = {c: set() for c in plan.categories.categories}
     left_out: dict[str, list[str]] = {c: [] for c in plan.categories.categories}
-    for e in data_entries:
+    for e in data:
         dumped[e.extra["category"]].add(e.extra["table"])
     for r in cat.relations:
         if r.has_data and not plan.data_included(r.schema or "", r.name):
             left_out[plan.category_of(r.schema or "", r.name)].append(r.identity)
-    cats = [
+    return [
         {"name": c.name, "label": c.label, "included": c.name not in plan.excluded_categories, "csv": c.csv,
          "tables": sorted(dumped[c.name]), "excluded_tables": sorted(left_out[c.name])}
         for c in plan.categories.categories.values()
     ]
-    unmatched = plan.categories.unmatched_patterns([(r.schema or "", r.name) for r in cat.relations if r.has_data])
-    return {
-        "format": layout.FORMAT_VERSION,
-        "tool": {"name": "pydump", "version": __version__},
-        "server": {"version": info.version, "version_num": info.version_num, "encoding": info.encoding,
-                   "known_version": newer is None, "unknown_catalog_values": unknown,
-                   "bootstrap_superuser": bootstrap},
-        # the encoding of backup.sql and of every CSV file (the database's unless --encoding)
-        "encoding": s.encoding,
-        "database": info.database, "host": info.host, "port": info.port, "user": info.user,
-        "client_host": socket.gethostname(),
-        "connection": redact_dsn(plan.dsn),
-        "mode": plan.mode,
-        "options": plan.options,
-        "categories": cats,
-        "category_file": plan.categories.source,
-        "unmatched_category_patterns": unmatched,
-        "compression": {"method": method, "level": level, "engine": gzip_engine(level) if method == "gzip" else method},
-        "dump_file": dump_name,
-        "_known": known,
-        "csv_files": csv_files,
-        "tables": len(row_counts),
-        "rows": sum(row_counts.values()),
-        "entries": len(entries),
-        "parallel": parallel,
-        "resources": resources,
-        "skipped_unreadable": sorted(plan.unreadable.values()),
-        "redacted": {e.extra["table"]: e.extra["redacted"] for e in data_entries if e.extra.get("redacted")},
-        # --redact-auth: auth tables ("auth.t") and columns ("auth.t.c") redacted because unknown
-        "redact_unknown": sorted({u for e in data_entries for u in e.extra.get("redact_unknown", ())}),
-        "timings": timings,
-    }
 
 
 def _unreadable(s: Session, rels: list[Any]) -> dict[int, str]:
@@ -678,13 +783,13 @@ def _finish_directory(tmp: Path, meta: dict[str, Any]) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
+    """fsync a directory, so the names in it (the files, the final rename) survive a crash.
+
+    A failure raises (``OSError``, an output error, exit 5): a backup whose directory cannot
+    be made durable is not a complete backup, whatever its files hold.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)
-    except OSError:
-        pass
     finally:
         os.close(fd)

@@ -303,7 +303,3 @@ def _read_sequences(s: Session, seqs: list[Relation]) -> None:
 def column_names(rel: Relation) -> list[str]:
     """The COPY column list: generated columns are recomputed on load, so they are left out."""
     return [c.name for c in rel.columns if not c.generated]
-
-
-def as_dict(rel: Relation) -> dict[str, Any]:
-    return {"schema": rel.schema, "name": rel.name, "kind": rel.kind}

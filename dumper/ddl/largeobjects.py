@@ -20,10 +20,6 @@ def lo_create(oid: int) -> str:
     return f"SELECT pg_catalog.lo_create('{oid}');\n"
 
 
-def lo_owner(oid: int, owner: str) -> str:
-    return f"ALTER LARGE OBJECT {oid} OWNER TO {quote_ident(owner)};\n"
-
-
 def lo_data(conn: Any, oids: list[int], *, create: bool, on_chunk: Callable[[int], None] | None = None) -> Iterator[bytes]:
     """SQL text for the contents of ``oids``, chunk by chunk (``create``: also ``lo_create`` them)."""
     with conn.cursor() as cur:
