@@ -47,27 +47,35 @@ class _Graph:
         self.needs: dict[int, set[int]] = {id(e): set() for e in self.entries}
         # needs of a view that come from its query (its _RETURN rule), by referenced class
         self.query_needs: dict[int, dict[int, str]] = {}
-        owner: dict[Ref, Entry] = {}
+        self.depends = depends
+        self.owner: dict[Ref, Entry] = {}  # catalog object -> the (first) entry that creates it
         for e in self.entries:
             for r in e.refs:
-                owner.setdefault(r, e)
+                self.owner.setdefault(r, e)
+        self._catalog_edges()
+        self._entry_edges()
+        self._data_edges()
 
-        def find(ref: Ref) -> Entry | None:
-            for _ in range(6):
-                hit = owner.get(ref)
-                if hit is not None:
-                    return hit
-                nxt = depends.aliases.get(ref)
-                if nxt is None:
-                    return None
-                ref = nxt
-            return None
+    def find(self, ref: Ref) -> Entry | None:
+        """The entry that creates ``ref``, looking through pg_depend aliases (a rule is its
+        view, a row type its table, ...)."""
+        for _ in range(6):
+            hit = self.owner.get(ref)
+            if hit is not None:
+                return hit
+            nxt = self.depends.aliases.get(ref)
+            if nxt is None:
+                return None
+            ref = nxt
+        return None
 
-        for dep, ref, deptype in depends.edges:
-            a = find(dep)
+    def _catalog_edges(self) -> None:
+        """pg_depend's edges, between the entries that carry each end."""
+        for dep, ref, deptype in self.depends.edges:
+            a = self.find(dep)
             if a is None:
                 continue
-            b = find(ref)
+            b = self.find(ref)
             if b is None or a is b:
                 continue
             # A serial sequence is "owned" by its column (deptype 'a'), but must exist before the
@@ -77,16 +85,21 @@ class _Graph:
             self.needs[id(a)].add(id(b))
             if dep[0] == "pg_rewrite" and a.view_split is not None:
                 self.query_needs.setdefault(id(a), {})[id(b)] = ref[0]
+
+    def _entry_edges(self) -> None:
+        """What the entries state themselves: catalog objects (``deps``) and entries (``entry_deps``)."""
         for e in self.entries:
             for r in e.deps:
-                b = find(r)
+                b = self.find(r)
                 if b is not None and b is not e:
                     self.needs[id(e)].add(id(b))
             for b in e.entry_deps:
                 if b is not e:
                     self.needs[id(e)].add(id(b))
-        # Post-data work on a table waits for the table's rows, and for a partitioned table or an
-        # inheritance parent for its partitions' and children's rows (``Entry.rows_in``).
+
+    def _data_edges(self) -> None:
+        """Post-data work on a table waits for the table's rows, and for a partitioned table or an
+        inheritance parent for its partitions' and children's rows (``Entry.rows_in``)."""
         data_of: dict[int, list[Entry]] = {}
         for e in self.entries:
             if e.kind == "TABLE DATA":

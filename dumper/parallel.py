@@ -102,6 +102,23 @@ def _splittable(e: Entry) -> bool:
     )
 
 
+def _ranges(e: Entry, heap: int, n: int) -> list[Entry]:
+    """``e`` as ``n`` entries over consecutive ctid ranges; the last one is open-ended, so rows
+    on pages past a stale size estimate are still read."""
+    assert e.source is not None
+    bounds = [heap * i // n for i in range(n + 1)]
+    parts = []
+    for i in range(n):
+        lo = f"ctid >= '({bounds[i]},0)'::pg_catalog.tid" if i > 0 else None
+        hi = f"ctid < '({bounds[i + 1]},0)'::pg_catalog.tid" if i < n - 1 else None
+        part = replace(e, extra=dict(e.extra), dep_ids=list(e.dep_ids),
+                       source=replace(e.source, ctid_range=" AND ".join(x for x in (lo, hi) if x)))
+        part.extra["part"] = [i + 1, n]
+        part.extra["pages"] = bounds[i + 1] - bounds[i]
+        parts.append(part)
+    return parts
+
+
 def split_entries(entries: list[Entry], sizes: dict[int, RelSize], jobs: int, server_version: int,
                   min_pages: int | None = None) -> list[Entry]:
     """Cut much-larger-than-the-rest tables into ctid ranges; renumber ids and deps.
@@ -121,27 +138,12 @@ def split_entries(entries: list[Entry], sizes: dict[int, RelSize], jobs: int, se
     out: list[Entry] = []
     new_ids: dict[int, list[int]] = {}
     for e in entries:
-        old = e.id
         src = e.source if e.kind == "TABLE DATA" and _splittable(e) else None
         heap = sizes[src.rel.oid].heap_pages if src is not None and src.rel.oid in sizes else 0
         n = min(math.ceil(heap / share), 4 * jobs) if heap > share and heap >= min_pages else 1
-        if n < 2:
-            new_ids[old] = [len(out)]
-            out.append(e)
-            continue
-        bounds = [heap * i // n for i in range(n + 1)]
-        ids = []
-        for i in range(n):
-            lo = f"ctid >= '({bounds[i]},0)'::pg_catalog.tid" if i > 0 else None
-            hi = f"ctid < '({bounds[i + 1]},0)'::pg_catalog.tid" if i < n - 1 else None
-            assert src is not None
-            part = replace(e, extra=dict(e.extra), dep_ids=list(e.dep_ids),
-                           source=replace(src, ctid_range=" AND ".join(x for x in (lo, hi) if x)))
-            part.extra["part"] = [i + 1, n]
-            part.extra["pages"] = bounds[i + 1] - bounds[i]
-            ids.append(len(out))
-            out.append(part)
-        new_ids[old] = ids
+        parts = _ranges(e, heap, n) if n >= 2 else [e]
+        new_ids[e.id] = list(range(len(out), len(out) + len(parts)))
+        out += parts
     if len(out) == len(entries):
         return entries
     for i, e in enumerate(out):

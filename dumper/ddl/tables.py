@@ -137,21 +137,39 @@ def create_table(
     ``parent_rels`` (inheritance parents) let a child's inherited-only columns get what the
     parents do not give them: a NOT NULL of their own, as pg_dump writes it before PG 18.
     """
+    sql = _create_head(rel, _table_lines(rel, checks, parent_rels)) + _table_clauses(rel, parents) + ";\n"
+    out = [sql]
+    for c in rel.columns:
+        out += _column_alters(rel, c, parent_rels)
+    out += _replica_identity(rel)
+    return "".join(out)
+
+
+def _table_lines(rel: Relation, checks: list[tuple[str, str]], parent_rels: list[Relation] | None) -> list[str]:
+    """The lines between the parentheses: columns (or a typed table's column options), then
+    the NOT NULLs of inherited-only columns, then the inline CHECK constraints."""
     if rel.of_type:
         lines = [f"    {x}" for x in (_typed_column(rel, c) for c in rel.columns) if x]
     else:
         lines = [f"    {column_def(c, include_default=inline_default(c), rel=rel, parent_rels=parent_rels)}"
                  for c in printed_columns(rel)]
         lines += [f"    {x}" for x in inherited_notnull_lines(rel, parent_rels or [])]
-    lines += [f"    CONSTRAINT {quote_ident(n)} {d}" for n, d in checks]
+    return lines + [f"    CONSTRAINT {quote_ident(n)} {d}" for n, d in checks]
+
+
+def _create_head(rel: Relation, lines: list[str]) -> str:
     kw = "UNLOGGED TABLE" if rel.persistence == "u" else "TABLE"
     if rel.kind == "f":
         kw = "FOREIGN TABLE"
     head = f"CREATE {kw} {rel.identity}"
     if rel.of_type:
         head += f" OF {rel.of_type}"
-    body = " (\n" + ",\n".join(lines) + "\n)" if lines or not rel.of_type else ""
-    sql = head + body
+    return head + (" (\n" + ",\n".join(lines) + "\n)" if lines or not rel.of_type else "")
+
+
+def _table_clauses(rel: Relation, parents: list[str]) -> str:
+    """INHERITS, PARTITION BY, SERVER/OPTIONS, USING and WITH, each on its own line."""
+    sql = ""
     if parents and not rel.is_partition:
         sql += f"\nINHERITS ({', '.join(parents)})"
     if rel.partkey:
@@ -167,31 +185,41 @@ def create_table(
     withs = list(rel.reloptions or []) + [f"toast.{o}" for o in rel.toast_options or []]
     if withs:
         sql += f"\nWITH ({_options(withs)})"
-    out = [sql + ";\n"]
+    return sql
+
+
+def _column_alters(rel: Relation, c: Column, parent_rels: list[Relation] | None) -> list[str]:
+    """Per-column settings CREATE TABLE cannot hold: statistics target, storage, compression,
+    attribute and FDW options, and the NOT NULL of an inherited-only column its parents lack."""
     only = f"ALTER TABLE ONLY {rel.identity}"
-    for c in rel.columns:
-        col = quote_ident(c.name)
-        if c.statistics is not None and c.statistics >= 0:
-            out.append(f"{only} ALTER COLUMN {col} SET STATISTICS {c.statistics};\n")
-        if c.storage:
-            out.append(f"{only} ALTER COLUMN {col} SET STORAGE {_STORAGE[c.storage]};\n")
-        if c.compression:
-            out.append(f"{only} ALTER COLUMN {col} SET COMPRESSION {_COMPRESSION.get(c.compression, c.compression)};\n")
-        if c.options:
-            out.append(f"{only} ALTER COLUMN {col} SET ({_options(c.options)});\n")
-        if c.fdw_options:
-            out.append(f"ALTER FOREIGN TABLE ONLY {rel.identity} ALTER COLUMN {col} OPTIONS ({_fdw_options(c.fdw_options)});\n")
-        if c.nn_constraint is None and not c.is_local and not rel.is_partition and not rel.of_type and c.inh_count and c.notnull and parent_rels:
-            inherited = any(pc.notnull for p in parent_rels for pc in p.columns if pc.name == c.name)
-            if not inherited:
-                out.append(f"{only} ALTER COLUMN {col} SET NOT NULL;\n")
+    col = quote_ident(c.name)
+    out = []
+    if c.statistics is not None and c.statistics >= 0:
+        out.append(f"{only} ALTER COLUMN {col} SET STATISTICS {c.statistics};\n")
+    if c.storage:
+        out.append(f"{only} ALTER COLUMN {col} SET STORAGE {_STORAGE[c.storage]};\n")
+    if c.compression:
+        out.append(f"{only} ALTER COLUMN {col} SET COMPRESSION {_COMPRESSION.get(c.compression, c.compression)};\n")
+    if c.options:
+        out.append(f"{only} ALTER COLUMN {col} SET ({_options(c.options)});\n")
+    if c.fdw_options:
+        out.append(f"ALTER FOREIGN TABLE ONLY {rel.identity} ALTER COLUMN {col} OPTIONS ({_fdw_options(c.fdw_options)});\n")
+    if (c.nn_constraint is None and not c.is_local and not rel.is_partition and not rel.of_type and c.inh_count
+            and c.notnull and parent_rels):
+        if not any(pc.notnull for p in parent_rels for pc in p.columns if pc.name == c.name):
+            out.append(f"{only} ALTER COLUMN {col} SET NOT NULL;\n")
+    return out
+
+
+def _replica_identity(rel: Relation) -> list[str]:
+    """FULL or NOTHING (USING INDEX comes with the index; foreign tables have none: 'n' always)."""
     if rel.kind == "f":
-        pass  # foreign tables have no replica identity to restore (relreplident is always 'n')
-    elif rel.replident == "f":
-        out.append(f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY FULL;\n")
-    elif rel.replident == "n":
-        out.append(f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY NOTHING;\n")
-    return "".join(out)
+        return []
+    if rel.replident == "f":
+        return [f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY FULL;\n"]
+    if rel.replident == "n":
+        return [f"ALTER TABLE ONLY {rel.identity} REPLICA IDENTITY NOTHING;\n"]
+    return []
 
 
 def add_invalid_notnull(rel: Relation, col: Column) -> str:
