@@ -63,7 +63,7 @@ class Catalog:
     index_names: dict[int, str] = field(default_factory=dict)
     index_parents: list[tuple[int, int]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    # changed privileges on extension members and system objects (dumper.initial_state)
+    # changed privileges on extension members and system objects (dumper.entries.initial_state)
     initial_acls: list[InitialAcl] = field(default_factory=list)
     # -- the families read after the locks by read_families(), one query each -------------------
     aggregates: list[Aggregate] = field(default_factory=list)

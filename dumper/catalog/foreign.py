@@ -2,7 +2,7 @@
 
 User mappings are read from the ``pg_user_mappings`` view, not ``pg_user_mapping``: the view
 is readable by everyone and shows options only to those allowed to see them. Members of an
-extension are left to CREATE EXTENSION (their changed grants: :mod:`dumper.initial_state`).
+extension are left to CREATE EXTENSION (their changed grants: :mod:`dumper.entries.initial_state`).
 """
 
 from __future__ import annotations
