@@ -21,10 +21,13 @@ table orders every partition of one side after every partition of the other
 (:func:`foreign_keys`). With ``--jobs N`` tables load on N connections, each after the
 tables it references (:class:`restore.parallel.Workers`).
 
-Problem edges are dealt with as the issue asks: ``SET session_replication_role = replica``
-(disables FK triggers for the session) when the role may set it, otherwise the involved FK
-constraints are dropped before the load and re-created after it (which validates every row
-in one pass). The output says which was done.
+The load writes the backup's rows and nothing else: where the role may set it, the whole load
+runs with ``session_replication_role = replica`` (no ordinary user trigger, event trigger or FK
+check fires for this session), and the triggers and event triggers that would fire anyway are
+disabled for the load and put back (:meth:`DataLoader._quiet_session`). Problem edges are then
+no problem at all; a role that may not use replica mode has the involved FK constraints dropped
+before the load and re-created after it (which validates every row in one pass). The output
+says which was done.
 """
 from __future__ import annotations
 
@@ -94,6 +97,7 @@ class DataLoader:
         self.dsn = dsn
         self.result = DataLoadResult()
         self._stash_events = False
+        self._replica = False  # session_replication_role = replica for the whole load
         self._workers: Workers | None = None
         self._lock = threading.Lock()
 
@@ -109,24 +113,84 @@ class DataLoader:
             csv_map = csv_files(self.backup)
             tables = self._choose_sources(tables, csv_map)
         self._check_target(tables)
-        fks = foreign_keys(self.conn, tables)
-        if self.from_csv:
-            order, problems = fk_order(tables, fks)
-        else:
-            order, problems = tables, script_problem_edges(block_order, fks)
-        self.result.tables = order
-        dropped: list[ForeignKey] = []
-        if problems:
-            dropped = self._neutralise(problems)
-        self._start_workers(fks, problems)
+        quiet_events = self._quiet_session()
         try:
-            self._load(entries, tables, order, csv_map, dropped)
+            fks = foreign_keys(self.conn, tables)
+            if self.from_csv:
+                order, problems = fk_order(tables, fks)
+            else:
+                order, problems = tables, script_problem_edges(block_order, fks)
+            self.result.tables = order
+            dropped: list[ForeignKey] = []
+            if problems:
+                dropped = self._neutralise(problems)
+            self._start_workers(fks, problems)
+            try:
+                self._load(entries, tables, order, csv_map, dropped)
+            finally:
+                if self._workers is not None:
+                    self._workers.close()
         finally:
-            if self._workers is not None:
-                self._workers.close()
+            if self._replica:
+                self._reset_replica()
+            self._wake_event_triggers(quiet_events)
         if self._stash_events:
             self._unstash_events()
         return self.result
+
+    # -- a load that writes only the backup's rows --------------------------------------------
+    _EVT_ENABLE = {"O": "ENABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
+
+    def _quiet_session(self) -> list[tuple[str, str]]:
+        """Make sure nothing but the backup's rows is written, before the first statement of ours.
+
+        The load itself runs DDL (dropping and re-adding constraints, disabling triggers), and
+        every such statement fires the database's event triggers, which may write rows (a DDL
+        audit table): rows the backup does not hold. So the whole load runs with
+        ``session_replication_role = replica`` where the role may set it (user and event
+        triggers that fire on origin stay silent, foreign-key checks too, for this session
+        only); the event triggers that would still fire (``ENABLE ALWAYS``, and ``ENABLE
+        REPLICA`` ones under replica) are disabled for the load by their owner and put back
+        afterwards. One this role may not disable is named in a note: its rows are not ours to
+        prevent. Returns the event triggers to re-enable, with their states."""
+        try:
+            with self.conn.transaction():  # a savepoint inside --single-transaction
+                self.conn.execute("SET session_replication_role = replica")
+            self._replica = True
+        except psycopg.errors.InsufficientPrivilege:
+            self._replica = False
+        firing = ("R", "A") if self._replica else ("O", "A")
+        rows = self.conn.execute(
+            "SELECT evtname, evtenabled::text FROM pg_catalog.pg_event_trigger WHERE evtenabled = ANY(%s) ORDER BY 1",
+            [list(firing)]).fetchall()
+        quiet: list[tuple[str, str]] = []
+        refused: list[str] = []
+        for name, state in rows:
+            try:
+                with self.conn.transaction():
+                    self.conn.execute(sql.SQL("ALTER EVENT TRIGGER {} DISABLE").format(sql.Identifier(name)))
+                quiet.append((name, state))
+            except psycopg.Error:
+                refused.append(name)
+        if quiet:
+            self._note("event triggers disabled during the load and re-enabled after it: " + ", ".join(n for n, _ in quiet))
+        if refused:
+            self._note("event triggers this role may not disable fire on the load's own ALTER TABLE statements (rows "
+                       "they write are not the backup's; restore as a superuser to avoid that): " + ", ".join(refused))
+        return quiet
+
+    def _wake_event_triggers(self, quiet: list[tuple[str, str]]) -> None:
+        for name, state in quiet:
+            try:
+                self.conn.execute(sql.SQL("ALTER EVENT TRIGGER {} {}").format(
+                    sql.Identifier(name), sql.SQL(self._EVT_ENABLE.get(state, "ENABLE"))))
+            except psycopg.Error:
+                if not self.conn.autocommit:
+                    break  # an aborted transaction rolls the DISABLE back anyway
+
+    def _note(self, text: str) -> None:
+        self.result.notes.append(text)
+        self.info(text)
 
     def _choose_sources(self, tables: list[str], csv_map: dict[str, Path]) -> list[str]:
         """``--from-csv``: a table's CSV file if it has one, else its COPY blocks in the script
@@ -156,9 +220,9 @@ class DataLoader:
         if self.jobs < 2 or self.dsn is None:
             return
         w = Workers(self.dsn, self.jobs)
-        if self.result.strategy == "replica":
+        if self._replica:
             w.setup.append(b"SET session_replication_role = replica")
-        else:
+        if self.result.strategy != "replica":
             off = {(f.definer, f.name) for f in problems}
             for f in fks:
                 if f.child != f.parent and (f.definer, f.name) not in off:
@@ -197,8 +261,6 @@ class DataLoader:
                 # REFRESH entries come last in the script, after the tables they read.
                 self._replay(lambda item, e: e is None or e.kind in DATA_LOAD_KINDS, "data", self._workers)
         finally:
-            if self.result.strategy == "replica":
-                self._reset_replica()
             self._wake_triggers(quiet)
             if dropped:
                 self._recreate(dropped)
@@ -256,17 +318,11 @@ class DataLoader:
         """Replica mode if allowed, else drop the problem FKs; returns what was dropped."""
         problems = distinct_constraints(problems)
         names = ", ".join(sorted({f.label for f in problems}))
-        try:
-            # A savepoint inside --single-transaction, so a refusal does not abort the whole load.
-            with self.conn.transaction():
-                self.conn.execute("SET session_replication_role = replica")
+        if self._replica:  # set for the whole load by _quiet_session
             self.result.strategy = "replica"
-            self.result.notes.append(f"foreign keys that the load order cannot satisfy ({names}): "
-                                     "loaded with session_replication_role = replica (FK triggers off for this session)")
-            self.info(self.result.notes[-1])
+            self._note(f"foreign keys that the load order cannot satisfy ({names}): "
+                       "loaded with session_replication_role = replica (FK triggers off for this session)")
             return []
-        except psycopg.errors.InsufficientPrivilege:
-            pass
         for f in problems:
             try:
                 self.conn.execute(f.drop_sql())
@@ -285,8 +341,9 @@ class DataLoader:
         """Disable the user triggers of the tables to load, as pg_dump's --disable-triggers does.
 
         The rows are the source's rows: a trigger that audits, stamps or copies rows into
-        another table would change or duplicate them (replica mode does not stop ``ENABLE
-        ALWAYS`` triggers, and a non-superuser cannot use it at all). Each trigger's own state
+        another table would change or duplicate them. Only the triggers that would fire are
+        touched: under replica mode the ``ENABLE ALWAYS`` and ``ENABLE REPLICA`` ones, else the
+        ordinary and ``ENABLE ALWAYS`` ones (a non-superuser cannot use replica mode). Each trigger's own state
         (enabled, replica, always) is put back afterwards; a trigger we may not alter is left
         as it is, and the output says so.
         """
@@ -297,8 +354,8 @@ class DataLoader:
             # Qualified names: the script's header empties search_path before we re-enable.
             "SELECT format('%%I.%%I', n.nspname, c.relname), t.tgname, t.tgenabled::text FROM pg_trigger t"
             " JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE t.tgrelid = ANY(%s::oid[]) AND NOT t.tgisinternal AND t.tgenabled <> 'D'"
-            " ORDER BY 1, 2", [oids]).fetchall()
+            " WHERE t.tgrelid = ANY(%s::oid[]) AND NOT t.tgisinternal AND t.tgenabled = ANY(%s)"
+            " ORDER BY 1, 2", [oids, ["R", "A"] if self._replica else ["O", "A"]]).fetchall()
         done: list[tuple[str, str, str]] = []
         skipped: list[str] = []
         for rel, name, state in rows:

@@ -144,3 +144,66 @@ def test_data_only_does_not_fire_triggers(make_db, tmp_path: Path, as_owner: boo
     assert pgtest.query(dst, "SELECT tgname, tgenabled::text FROM pg_trigger WHERE tgrelid = 'public.t'::regclass"
                              " ORDER BY 1") == [("t_log", "O"), ("t_log_always", "A")]
     oracle.assert_same_database(server, src, dst)
+
+
+EVENT_AUDIT = """
+CREATE SCHEMA audit;
+CREATE TABLE audit.ddl_log (id serial PRIMARY KEY, tag text NOT NULL);
+CREATE FUNCTION audit.log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO audit.ddl_log (tag) VALUES (tg_tag); END$$;
+CREATE TABLE public.a (id int PRIMARY KEY, b_id int);
+CREATE TABLE public.b (id int PRIMARY KEY, a_id int REFERENCES public.a);
+ALTER TABLE public.a ADD FOREIGN KEY (b_id) REFERENCES public.b;
+CREATE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+CREATE TRIGGER a_touch BEFORE INSERT ON public.a FOR EACH ROW EXECUTE FUNCTION public.touch();
+INSERT INTO public.a VALUES (1, NULL); INSERT INTO public.b VALUES (1, 1); UPDATE public.a SET b_id = 1;
+"""
+
+
+@pytest.mark.parametrize("as_owner", [False, True], ids=["superuser", "non-superuser-owner"])
+def test_data_only_writes_no_rows_through_event_triggers(make_db, tmp_path: Path, capsys, as_owner: bool) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 item 2: pyrestore's own ALTER TABLE statements (trigger and constraint
+    handling around a data-only load) fired the database's event triggers, and a DDL-audit
+    table got rows the backup does not hold. The load must leave it exactly as the backup has it.
+
+    The non-superuser case owns the event trigger the way Supabase's ``postgres`` owns
+    ``issue_pg_net_access`` (set while it was a superuser)."""
+    server = make_db.server
+    role = "evt_dataonly_owner"
+    admin = server.dsn("postgres")
+    pgtest.run_sql(admin, f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') "
+                          f"THEN CREATE ROLE {role} LOGIN; END IF; END $$;")
+    src, dst = make_db("src"), make_db("dst")
+    names = {d: pgtest.query(d, "SELECT current_database()")[0][0] for d in (src, dst)}
+    for d in (src, dst):
+        pgtest.run_sql(d, f'ALTER DATABASE "{names[d]}" OWNER TO {role}; ALTER SCHEMA public OWNER TO {role};')
+    src_role = server.dsn(names[src], user=role)
+    pgtest.run_sql(src_role, EVENT_AUDIT)
+    evt = ("CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION audit.log_ddl();"
+           + (f"ALTER EVENT TRIGGER audit_ddl OWNER TO {role};" if as_owner else ""))
+    if as_owner:
+        pgtest.run_sql(admin, f"ALTER ROLE {role} SUPERUSER;")
+    try:
+        pgtest.run_sql(src, evt)
+        pgtest.run_sql(src_role, "CREATE TABLE public.after_trigger (id int); INSERT INTO public.after_trigger VALUES (1);")
+    finally:
+        pgtest.run_sql(admin, f"ALTER ROLE {role} NOSUPERUSER;")
+    before = pgtest.query(src, "SELECT id, tag FROM audit.ddl_log ORDER BY id")
+    assert before and before[-1][1] == "CREATE TABLE"
+    schema_b = pydump(src, tmp_path / "s", "--schema-only")
+    full_b = pydump(src, tmp_path / "f")
+    target = server.dsn(names[dst], user=role) if as_owner else dst
+    if as_owner:
+        pgtest.run_sql(admin, f"ALTER ROLE {role} SUPERUSER;")  # the event trigger's owner must be one when set
+    try:
+        assert main([str(schema_b), dst, "--quiet", "--no-report"]) == 0
+    finally:
+        pgtest.run_sql(admin, f"ALTER ROLE {role} NOSUPERUSER;")
+    assert pgtest.query(dst, "SELECT count(*) FROM audit.ddl_log") == [(0,)]
+    capsys.readouterr()
+    rc = main([str(full_b), target, "--data-only", "--no-report"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert pgtest.query(dst, "SELECT id, tag FROM audit.ddl_log ORDER BY id") == before
+    assert pgtest.query(dst, "SELECT evtenabled::text FROM pg_event_trigger WHERE evtname = 'audit_ddl'") == [("O",)]
+    oracle.assert_same_database(server, src, dst)
