@@ -78,7 +78,7 @@ intervals = st.one_of(
                      "-00:00:00.000001", "P1Y2M3DT4H5M6.789S"]),
     st.builds(lambda y, m, d, us: f"{y} years {m} mons {d} days {us} microseconds",
               st.integers(-10000, 10000), st.integers(-1000, 1000), st.integers(-10 ** 6, 10 ** 6),
-              st.integers(-(10 ** 12), 10 ** 12)),
+              st.integers(-(2 ** 31 - 1), 2 ** 31 - 1)),  # each field an int32 before 15
 )
 
 # type name -> (SQL type, value strategy, placeholder cast)
@@ -113,7 +113,13 @@ def tables(draw):
     return draw(schema_names), out
 
 
-def _create(dsn: str, schema: str, tbls) -> None:
+def _before_14(value):  # numeric Infinity exists from PostgreSQL 14 on; NaN on every version
+    return Decimal("NaN") if isinstance(value, Decimal) and value.is_infinite() else value
+
+
+def _create(dsn: str, schema: str, tbls, version: int) -> None:
+    if version < 14:
+        tbls = [(name, cols, [tuple(_before_14(v) for v in row) for row in rows]) for name, cols, rows in tbls]
     with pgtest.connect(dsn) as conn:
         def q(*parts: str) -> str:  # a quoted name, its '%' doubled for psycopg's placeholder parser
             return sql.Identifier(*parts).as_string(conn).replace("%", "%%")
@@ -153,7 +159,7 @@ def test_round_trip_of_generated_tables(make_db, tmp_path_factory, spec):
     schema, tbls = spec
     server = make_db.server
     src = make_db("fuzz")
-    _create(src, schema, tbls)
+    _create(src, schema, tbls, server.version)
     out = tmp_path_factory.mktemp("fuzz")
     proc = subprocess.run([sys.executable, "-m", "dumper", src, "--out", str(out), "--json", "--no-report",
                            "--csv", "all"], capture_output=True, text=True, timeout=120, env=pydump_env(),
