@@ -1,4 +1,4 @@
-"""Fixtures: real PostgreSQL servers started by the tests themselves (see tests/pgtest.py).
+"""Fixtures: real PostgreSQL servers started by the tests themselves (see tests/support/pgtest.py).
 
 Fixtures
 --------
@@ -190,6 +190,20 @@ def private_server(request):
     if kind is None:
         _no_server("no local PostgreSQL server binaries available")
     server = pgtest.start_local(kind)
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def supabase_admin_cluster(pg_server):  # type: ignore[no-untyped-def]
+    """A private cluster of the primary server's major whose bootstrap superuser is
+    ``supabase_admin``, as a Supabase cluster's is (it has no ``postgres`` role yet)."""
+    kind = {k.name: k for k in pgtest.available_kinds()}.get(pg_server.name)
+    if kind is None:
+        pytest.skip("needs a local server kind (not PYDUMP_TEST_DSN)")
+    server = pgtest.start_local(kind, superuser="supabase_admin")
     try:
         yield server
     finally:

@@ -19,21 +19,8 @@ from restore.cli import main
 from tests.support.helpers import pydump
 
 
-@pytest.fixture
-def supabase_cluster(pg_server):  # type: ignore[no-untyped-def]
-    """A private cluster of the primary server's major, bootstrapped by ``supabase_admin``."""
-    kind = {k.name: k for k in pgtest.available_kinds()}.get(pg_server.name)
-    if kind is None:
-        pytest.skip("needs a local server kind (not PYDUMP_TEST_DSN)")
-    server = pgtest.start_local(kind, superuser="supabase_admin")
-    try:
-        yield server
-    finally:
-        server.destroy()
-
-
-def test_bootstrap_superuser_is_mapped_with_one_note(supabase_cluster, make_db, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    sb = supabase_cluster
+def test_bootstrap_superuser_is_mapped_with_one_note(supabase_admin_cluster, make_db, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    sb = supabase_admin_cluster
     src = sb.create_database("project")
     pgtest.run_sql(src, """
         CREATE ROLE postgres_like LOGIN;

@@ -24,31 +24,25 @@ PLATFORM_ROLES = ("anon", "authenticated", "service_role", "supabase_auth_admin"
 
 
 @pytest.fixture
-def supabase_built(pg_server):  # type: ignore[no-untyped-def]
+def supabase_built(supabase_admin_cluster):  # type: ignore[no-untyped-def]
     """(cluster, dsn of the project database as postgres, dsn as supabase_admin)."""
-    kind = {k.name: k for k in pgtest.available_kinds()}.get(pg_server.name)
-    if kind is None:
-        pytest.skip("needs a local server kind (not PYDUMP_TEST_DSN)")
-    server = pgtest.start_local(kind, superuser="supabase_admin")
-    try:
-        admin = server.dsn("postgres")
-        pgtest.run_sql(admin, "CREATE ROLE postgres LOGIN SUPERUSER CREATEROLE CREATEDB BYPASSRLS;"
-                       + "".join(f"CREATE ROLE {r} NOLOGIN;" for r in PLATFORM_ROLES)
-                       + "GRANT anon, authenticated, service_role TO postgres;")
-        server.create_database("project")
-        project_admin = server.dsn("project")
-        pgtest.run_sql(project_admin, "ALTER DATABASE project OWNER TO postgres; ALTER SCHEMA public OWNER TO postgres;"
-                       + TARGET_PLATFORM.replace("{role}", "postgres")
-                       + """
-            CREATE FUNCTION public.grant_pg_net_access() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;
-            CREATE EVENT TRIGGER issue_pg_net_access ON ddl_command_end EXECUTE FUNCTION public.grant_pg_net_access();
-            ALTER EVENT TRIGGER issue_pg_net_access OWNER TO postgres;
-            ALTER FUNCTION public.grant_pg_net_access() OWNER TO postgres;
-        """)
-        pgtest.run_sql(admin, "ALTER ROLE postgres NOSUPERUSER;")
-        yield server, server.dsn("project", user="postgres"), project_admin
-    finally:
-        server.destroy()
+    server = supabase_admin_cluster
+    admin = server.dsn("postgres")
+    pgtest.run_sql(admin, "CREATE ROLE postgres LOGIN SUPERUSER CREATEROLE CREATEDB BYPASSRLS;"
+                   + "".join(f"CREATE ROLE {r} NOLOGIN;" for r in PLATFORM_ROLES)
+                   + "GRANT anon, authenticated, service_role TO postgres;")
+    server.create_database("project")
+    project_admin = server.dsn("project")
+    pgtest.run_sql(project_admin, "ALTER DATABASE project OWNER TO postgres; ALTER SCHEMA public OWNER TO postgres;"
+                   + TARGET_PLATFORM.replace("{role}", "postgres")
+                   + """
+        CREATE FUNCTION public.grant_pg_net_access() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;
+        CREATE EVENT TRIGGER issue_pg_net_access ON ddl_command_end EXECUTE FUNCTION public.grant_pg_net_access();
+        ALTER EVENT TRIGGER issue_pg_net_access OWNER TO postgres;
+        ALTER FUNCTION public.grant_pg_net_access() OWNER TO postgres;
+    """)
+    pgtest.run_sql(admin, "ALTER ROLE postgres NOSUPERUSER;")
+    yield server, server.dsn("project", user="postgres"), project_admin
 
 
 def _restore(backup: Path, dsn: str, *extra: str) -> tuple[int, dict]:
