@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import psycopg
-from psycopg import sql as _sql  # noqa: F401  (re-exported for callers building queries)
 from psycopg.rows import dict_row
 
 from dumper.connect import connect, first_line as _first_line, wire_encoding
