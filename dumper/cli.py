@@ -4,29 +4,66 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import subprocess
 import sys
+import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from dumper import __version__
-from dumper.categories import load as load_categories
+from dumper.categories import CategoryMap, load as load_categories
 from dumper.connect import resolve_dsn
-from dumper.errors import ExitCode, ToolError, UsageError
+from dumper.errors import ExitCode, OneLineParser, ToolError, UsageError, exit_code_epilog
+from dumper.format import layout
 from dumper.plan import Patterns, Plan
 from dumper.redact import check_patterns
 
-EPILOG = """exit codes: 0 ok, 1 internal error, 2 bad options or category file, 3 cannot connect,
-4 permission denied, 5 output not writable / disk full, 6 lock timeout, 7 server error
-during the dump, 9 catalog value pydump does not know (see --allow-unknown-catalog),
-130 interrupted.
+EPILOG = exit_code_epilog() + """
 
-The connection comes from DSN, else DATABASE_URL, else libpq's PG* variables, ~/.pgpass and
-service files. Passwords never reach any file, log or summary."""
+Backups go to --out DIR, else $PYDUMP_BACKUP_DIR, else ./storage/backups (pyrestore latest
+looks in the same place). The connection comes from DSN, else DATABASE_URL, else libpq's PG*
+variables, ~/.pgpass and service files. Passwords never reach any file, log or summary."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def categories_arg(argv: Sequence[str]) -> str | None:
+    """The ``--categories FILE`` of a command line, read before parsing it: the file's flags
+    become options of the parser, so the parser cannot be built before the file is known."""
+    for i, a in enumerate(argv):
+        if a == "--categories" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--categories="):
+            return a.split("=", 1)[1]
+    return None
+
+
+_FLAG = re.compile(r"--[a-z0-9][a-z0-9-]*\Z")
+
+
+def add_category_flags(g: "argparse._ArgumentGroup", maps: Sequence[CategoryMap]) -> None:
+    """One ``--no-...`` option per ``flag`` of the category files (the default one's first, so
+    ``--help`` shows them; then a ``--categories`` file's own), all collected in
+    ``args.category_flags``. A flag that is no option name, or that clashes with one of
+    pydump's options, is a usage error naming the file."""
+    seen: set[str] = set()
+    for cats in maps:
+        for c in cats.categories.values():
+            if not c.flag or c.flag in seen:
+                continue
+            if not isinstance(c.flag, str) or not _FLAG.match(c.flag):
+                raise UsageError(f"category file {cats.source}: [{c.name}] flag must look like \"--no-name\", not {c.flag!r}")
+            seen.add(c.flag)
+            try:
+                g.add_argument(c.flag, dest="category_flags", action="append_const", const=c.flag,
+                               help=f"exclude {c.label} data ({c.description or 'category ' + c.name})"
+                               if cats is maps[-1] else argparse.SUPPRESS)
+            except argparse.ArgumentError:
+                raise UsageError(f"category file {cats.source}: [{c.name}] flag {c.flag} is already a pydump option") from None
+
+
+def build_parser(categories: CategoryMap | None = None) -> argparse.ArgumentParser:
+    """pydump's options; ``categories``: a ``--categories`` file whose flags are options too."""
+    p = OneLineParser(
         prog="pydump",
         description="Back up a PostgreSQL/Supabase database into storage/backups/YYYYMMDD_HHMMSS/ "
         "without pg_dump, psql or Docker.",
@@ -36,30 +73,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dsn", nargs="?", help="connection string or URI (default: $DATABASE_URL, then PG* variables)")
     g = p.add_argument_group("categories (the spec's modes)")
     g.add_argument("--prod", action="store_true", help="production mode: essential data only (no transient, no org data)")
-    g.add_argument("--no-transient", action="store_true", help="exclude transient data (conversations, tasks, ...)")
-    g.add_argument("--no-org-data", action="store_true", help="exclude org-specific data (marketing, legal, ...)")
-    g.add_argument("--no-auth", action="store_true", help="exclude the auth schema's data")
-    g.add_argument("--no-storage", action="store_true", help="exclude the storage schema's data")
+    add_category_flags(g, [load_categories(None)] + ([categories] if categories is not None else []))
     g.add_argument("--categories", metavar="FILE.toml", help="category map replacing the built-in one")
     g.add_argument("--csv", choices=["critical", "all", "none"], default="critical",
                    help="which tables also get data/<schema>.<table>.csv (default: critical)")
     s = p.add_argument_group("selection (as pg_dump)")
-    s.add_argument("-n", "--schema", action="append", default=[], metavar="PATTERN")
+    s.add_argument("-n", "--schema", action="append", default=[], metavar="PATTERN",
+                   help="only schemas matching PATTERN (repeatable)")
     s.add_argument("-N", "--exclude-schema", action="append", default=[], metavar="PATTERN")
     s.add_argument("-t", "--table", action="append", default=[], metavar="PATTERN")
     s.add_argument("-T", "--exclude-table", action="append", default=[], metavar="PATTERN")
     s.add_argument("--exclude-table-data", action="append", default=[], metavar="PATTERN")
-    s.add_argument("-s", "--schema-only", action="store_true")
-    s.add_argument("-a", "--data-only", action="store_true")
-    s.add_argument("-O", "--no-owner", action="store_true")
-    s.add_argument("-x", "--no-acl", "--no-privileges", dest="no_acl", action="store_true")
-    s.add_argument("--no-comments", action="store_true")
-    s.add_argument("--no-publications", action="store_true")
-    s.add_argument("--no-subscriptions", action="store_true")
-    s.add_argument("--no-security-labels", action="store_true")
+    s.add_argument("-s", "--schema-only", action="store_true", help="only the definitions, no table data")
+    s.add_argument("-a", "--data-only", action="store_true", help="only the table data (and sequence values)")
+    s.add_argument("-O", "--no-owner", action="store_true", help="no ALTER ... OWNER TO statements")
+    s.add_argument("-x", "--no-acl", "--no-privileges", dest="no_acl", action="store_true",
+                   help="no GRANT/REVOKE statements")
+    s.add_argument("--no-comments", action="store_true", help="no COMMENT statements")
+    s.add_argument("--no-publications", action="store_true", help="leave publications out")
+    s.add_argument("--no-subscriptions", action="store_true", help="leave subscriptions out")
+    s.add_argument("--no-security-labels", action="store_true", help="leave SECURITY LABEL statements out")
     s.add_argument("-B", "--no-large-objects", action="store_true", help="leave large objects out (as pg_dump -B)")
     o = p.add_argument_group("output")
-    o.add_argument("--out", metavar="DIR", default="storage/backups", help="parent directory (default: storage/backups)")
+    o.add_argument("--out", metavar="DIR", default=None,
+                   help="parent directory (default: $PYDUMP_BACKUP_DIR, else ./storage/backups)")
     o.add_argument("--compress", default="gzip", metavar="gzip|zstd|none[:LEVEL]")
     o.add_argument("-j", "--jobs", type=int, default=1)
     o.add_argument("-E", "--encoding", metavar="ENC",
@@ -83,9 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "without it such a dump stops with exit 9")
     o.add_argument("--verify", metavar="BACKUP_DIR", help="verify a backup without a database (= pyrestore --check)")
     o.add_argument("--keep", type=int, metavar="N", help="after success, remove the oldest complete backups beyond N")
-    o.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    o.add_argument("--json", action="store_true",
+                   help="print one JSON object on stdout, on success and on failure (ok, error, exit_code, ...)")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary (errors only)")
-    o.add_argument("--debug", action="store_true", help="show tracebacks")
+    o.add_argument("--debug", action="store_true", help="also print the traceback of a failure (exit codes stay the same)")
     o.add_argument("--no-report", action="store_true", help="do not record the run in code_ops.artifact_events")
     p.add_argument("--version", action="version", version=f"pydump {__version__}")
     return p
@@ -114,21 +152,22 @@ def make_plan(args: argparse.Namespace) -> Plan:
         if not limits[0] <= level <= limits[1]:
             raise UsageError(f"--compress {method} level must be between {limits[0]} and {limits[1]}")
     cats = load_categories(args.categories)
+    given = set(args.category_flags or [])
     excluded: set[str] = set()
-    flags = {"--no-transient": args.no_transient, "--no-org-data": args.no_org_data,
-             "--no-auth": args.no_auth, "--no-storage": args.no_storage}
     for c in cats.categories.values():
-        if c.flag and flags.get(c.flag):
+        if (c.flag and c.flag in given) or (args.prod and not c.prod):
             excluded.add(c.name)
-        if args.prod and not c.prod:
-            excluded.add(c.name)
-    for flag, on in flags.items():
-        if on and not any(c.flag == flag for c in cats.categories.values()):
+    for flag in sorted(given):
+        if not any(c.flag == flag for c in cats.categories.values()):
             raise UsageError(f"{flag} was given but the category file {cats.source} has no category with flag = \"{flag}\"")
     options = {k: v for k, v in vars(args).items() if k != "dsn"}
+    options["category_flags"] = sorted(given)
+    for c in cats.categories.values():  # metadata.json keeps {"no_auth": true, ...} as before
+        if c.flag:
+            options[c.flag.lstrip("-").replace("-", "_")] = c.flag in given
     # resolve_dsn checks the DSN before anything connects, reports or prints it (exit 3)
     return Plan(
-        dsn=resolve_dsn(args.dsn), out_dir=Path(args.out), categories=cats, excluded_categories=excluded,
+        dsn=resolve_dsn(args.dsn), out_dir=layout.backups_dir(args.out), categories=cats, excluded_categories=excluded,
         prod=args.prod, csv=args.csv, schema_only=args.schema_only, data_only=args.data_only,
         schemas=Patterns(args.schema, qualified=False), exclude_schemas=Patterns(args.exclude_schema, qualified=False),
         tables=Patterns(args.table), exclude_tables=Patterns(args.exclude_table),
@@ -142,45 +181,117 @@ def make_plan(args: argparse.Namespace) -> Plan:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+class Outcome:
+    """What one pydump run produced: the exit status and the object ``--json`` prints (the same
+    object :func:`dumper.api.backup` returns), plus the message of a failure for stderr."""
+
+    def __init__(self) -> None:
+        self.exit_code: int = ExitCode.OK
+        self.data: dict[str, Any] = {"ok": False}
+        self.error: str | None = None
+        self.summary: Any = None
+
+    def fail(self, code: int, message: str) -> "Outcome":
+        self.exit_code, self.error = int(code), message
+        self.data.update(ok=False, error=message, exit_code=int(code))
+        return self
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse a command line whose ``--categories`` file's flags are options too."""
+    path = categories_arg(argv)
+    return build_parser(load_categories(path) if path else None).parse_args(list(argv))
+
+
+def execute(argv: Sequence[str], *, warn: Callable[[str], None], progress: bool, debug: bool = False) -> Outcome:
+    """Run pydump on a command line without printing its result: the CLI and the Python API
+    share this, so both return the same object and the same exit status. A failure's
+    traceback goes to stderr under ``debug`` only; it never changes the status."""
     # psycopg logs "error ignored terminating <Copy>" when a connection dies mid-COPY; the
     # user gets our one-line error instead.
     logging.getLogger("psycopg").addHandler(logging.NullHandler())
     logging.getLogger("psycopg").propagate = False
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.verify:
-        return verify(args.verify, json=args.json, quiet=args.quiet)
-    from dumper.progress import Progress
+    res = Outcome()
+    warnings: list[str] = []
+    res.data["warnings"] = warnings
 
-    def warn(msg: str) -> None:
-        if not args.quiet:
-            print(f"pydump: warning: {msg}", file=sys.stderr, flush=True)
+    def warning(msg: str) -> None:
+        warnings.append(msg)
+        warn(msg)
 
     try:
+        args = parse_args(argv)
+        res.data["backup_root"] = str(layout.backups_dir(args.out))
         plan = make_plan(args)
+        res.data["mode"] = plan.mode
         from dumper.backup import run_backup
+        from dumper.progress import Progress
 
-        result = run_backup(plan, progress=Progress(enabled=not (args.quiet or args.json)), warn=warn)
+        result = run_backup(plan, progress=Progress(enabled=progress and not (args.quiet or args.json)), warn=warning)
     except ToolError as e:
-        if args.debug:
-            raise
-        print(f"pydump: error: {e}", file=sys.stderr, flush=True)
-        return e.exit_code
+        _traceback(debug)
+        return res.fail(e.exit_code, e.message)
     except KeyboardInterrupt:
-        print("pydump: error: interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+        return res.fail(ExitCode.INTERRUPTED, "interrupted")
     except Exception as e:  # a bug: say so in one line unless asked for the traceback
-        if args.debug:
-            raise
-        print(f"pydump: internal error: {e.__class__.__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
-        return 1
-    if args.json:
-        sys.stdout.write(result.summary.to_json().decode() + "\n")
-    elif not args.quiet:
-        sys.stdout.write(result.summary.render())
+        _traceback(debug)
+        return res.fail(ExitCode.INTERNAL, f"internal error: {e.__class__.__name__}: {e}"
+                        + ("" if debug else " (run with --debug for the traceback)"))
+    summary = result.summary
+    summary.backup_dir = str(result.directory.resolve())
+    summary.excluded = excluded_categories(result.metadata)
+    res.summary = summary
+    res.data = summary.as_dict()
+    res.data["exit_code"] = 0
+    return res
+
+
+def excluded_categories(meta: dict[str, Any]) -> list[tuple[str, int]]:
+    """(label, tables left out) of each category the run excluded, from metadata.json."""
+    return [(c["label"], len(c.get("excluded_tables", []))) for c in meta.get("categories", []) if not c.get("included", True)]
+
+
+def _traceback(debug: bool) -> None:
+    if debug:
+        traceback.print_exc(file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: one line on stderr for a failure, one JSON object with --json."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    json_out, debug, quiet = "--json" in argv, "--debug" in argv, "-q" in argv or "--quiet" in argv
+    verify_dir = _verify_arg(argv)
+    if verify_dir is not None:
+        return verify(verify_dir, json=json_out, quiet=quiet)
+
+    def warn(msg: str) -> None:
+        if not quiet:
+            print(f"pydump: warning: {msg}", file=sys.stderr, flush=True)
+
+    res = execute(argv, warn=warn, progress=True, debug=debug)
+    if res.error is not None:
+        print(f"pydump: error: {res.error}", file=sys.stderr, flush=True)
+    if json_out:
+        sys.stdout.write(_json_line(res.data))
+    elif res.summary is not None and not quiet:
+        sys.stdout.write(res.summary.render())
     sys.stdout.flush()
-    return 0
+    return res.exit_code
+
+
+def _verify_arg(argv: Sequence[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "--verify" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--verify="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _json_line(data: dict[str, Any]) -> str:
+    import orjson
+
+    return orjson.dumps(data, default=str).decode() + "\n"
 
 
 def verify(backup_dir: str, *, json: bool, quiet: bool) -> int:

@@ -12,7 +12,9 @@ catches :class:`ToolError`.
 
 from __future__ import annotations
 
+import argparse
 from enum import IntEnum
+from typing import NoReturn
 
 
 class ExitCode(IntEnum):
@@ -20,7 +22,7 @@ class ExitCode(IntEnum):
 
     OK = 0
     INTERNAL = 1  #: a bug
-    USAGE = 2  #: bad or conflicting options; pyrestore: also an unusable backup, a non-empty target
+    USAGE = 2  #: bad or conflicting options, or a category file that cannot be used
     CONNECT = 3  #: cannot connect (DSN, host, password, database)
     PERMISSION = 4  #: pydump: the role cannot read or lock what the backup needs
     OUTPUT = 5  #: pydump: the output directory cannot be written
@@ -29,7 +31,40 @@ class ExitCode(IntEnum):
     VERIFY_MISMATCH = 8  #: pyrestore: row counts after the restore differ from row_counts.json
     UNKNOWN_CATALOG = 9  #: pydump: a catalog value it does not know decides what a table holds
     DUMP_FAILED = 10  #: pydump: a DumpError without a more specific class
+    TARGET_NOT_EMPTY = 11  #: pyrestore: the target holds user objects (no --clean/--skip-existing)
+    BAD_BACKUP = 12  #: pyrestore/pydump --verify: the backup is missing, incomplete or fails its check
     INTERRUPTED = 130  #: SIGINT/SIGTERM
+
+
+#: What each exit status means, for both tools: the one table the README ("Exit codes"), both
+#: ``--help`` epilogs and ``--json``'s ``exit_code`` share (tests/unit/test_cli_pure.py holds the
+#: README to it), so a CI script can branch on a number without knowing which tool ran.
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.INTERNAL: "internal error (a bug: --debug shows the traceback)",
+    ExitCode.USAGE: "bad or conflicting options, unreadable category file, a value --encoding cannot convert",
+    ExitCode.CONNECT: "cannot connect (wrong DSN, host, password, database)",
+    ExitCode.PERMISSION: "pydump: permission denied (a table or sequence the role cannot read or lock)",
+    ExitCode.OUTPUT: "pydump: output not writable, not a directory, or disk full",
+    ExitCode.LOCK: "pydump: a table lock not granted within --lock-wait-timeout (the table is named), "
+                   "or the dump's locks do not fit the server's lock table",
+    ExitCode.SERVER: "pydump: the server failed mid-dump; pyrestore: the server rejected a statement",
+    ExitCode.VERIFY_MISMATCH: "pyrestore: row counts after the restore differ from row_counts.json",
+    ExitCode.UNKNOWN_CATALOG: "pydump: a catalog value pydump does not know decides what a table holds "
+                              "(--allow-unknown-catalog dumps anyway)",
+    ExitCode.DUMP_FAILED: "pydump: the backup failed for another reason (the line says why)",
+    ExitCode.TARGET_NOT_EMPTY: "pyrestore: the target database is not empty (use --clean or --skip-existing); "
+                               "nothing was changed",
+    ExitCode.BAD_BACKUP: "pyrestore, pydump --verify: the backup is missing, incomplete, corrupt or fails "
+                         "its check (checksums, streams, row counts)",
+    ExitCode.INTERRUPTED: "interrupted by SIGINT/SIGTERM",
+}
+
+
+def exit_code_epilog() -> str:
+    """The exit-code table as ``--help`` prints it (both tools print the same one)."""
+    return "exit codes (both pydump and pyrestore):\n" + "\n".join(
+        f"  {int(c):>3}  {m}" for c, m in EXIT_CODE_MEANINGS.items())
 
 
 class ToolError(Exception):
@@ -65,6 +100,17 @@ class Interrupted(ToolError):
     """SIGINT or SIGTERM arrived (pydump: the partial backup was removed)."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line ("see --help"), not the usage block.
+
+    A usage error becomes a :class:`UsageError` instead of ``sys.exit(2)``, so it takes the
+    same road as every other failure: one stderr line, exit 2, and a JSON object under --json.
+    """
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 # -- pydump ---------------------------------------------------------------------------------
@@ -121,7 +167,7 @@ class RestoreError(ToolError):
 class BackupError(RestoreError):
     """The backup directory is missing, incomplete, corrupt or not of a format we read."""
 
-    exit_code = ExitCode.USAGE
+    exit_code = ExitCode.BAD_BACKUP
 
 
 class ScriptError(BackupError):
@@ -131,7 +177,7 @@ class ScriptError(BackupError):
 class TargetNotEmpty(RestoreError):
     """The target already holds user objects and ``--clean`` was not given; nothing was changed."""
 
-    exit_code = ExitCode.USAGE
+    exit_code = ExitCode.TARGET_NOT_EMPTY
 
 
 class StatementFailed(RestoreError):

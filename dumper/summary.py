@@ -38,18 +38,26 @@ class Summary:
     csv_files: int
     warnings: list[str] = field(default_factory=list)
     ok: bool = True
+    #: (label, tables left out) per category the run excluded (``--prod``, ``--no-auth``, ...)
+    excluded: list[tuple[str, int]] = field(default_factory=list)
 
-    def to_json(self) -> bytes:
-        d: dict[str, Any] = {
+    def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` object (and :func:`dumper.api.backup`'s return value)."""
+        return {
             "ok": self.ok, "backup_dir": self.backup_dir, "dump_file": self.dump_file,
             "dump_bytes": self.dump_bytes, "size_bytes": self.size_bytes, "duration_s": self.duration_s,
             "mode": self.mode, "created": self.created, "tables": self.tables, "rows": self.rows,
             "csv_files": self.csv_files, "warnings": self.warnings,
+            "excluded_categories": [{"label": label, "tables": n} for label, n in self.excluded],
         }
-        return orjson.dumps(d)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.as_dict())
 
     def render(self) -> str:
-        secs = round(self.duration_s)
+        """The spec's summary, plus what none of its lines says: the categories left out and
+        how many warnings there were. The warnings themselves were printed on stderr as they
+        happened; repeating them here printed each one twice."""
         csv_line = (
             "   ✅ data/*.csv (critical tables)" if self.csv_files else "   ➖ data/*.csv (no critical tables selected)"
         )
@@ -69,11 +77,23 @@ class Summary:
             "",
             "📈 Backup Details:",
             f"   Size: {human_size(self.dump_bytes)} ({'compressed' if not self.dump_file.endswith('.sql') else 'uncompressed'})",
-            f"   Duration: {secs} second{'s' if secs != 1 else ''}",
+            f"   Duration: {duration_text(self.duration_s)}",
             f"   Mode: {self.mode}",
-            "",
-            f"🕐 Created: {self.created}",
         ]
+        if self.excluded:
+            lines.append("   Excluded: " + ", ".join(
+                f"{label} ({n} table{'s' if n != 1 else ''})" for label, n in self.excluded))
         if self.warnings:
-            lines += ["", "⚠️  Warnings:"] + [f"   - {w}" for w in self.warnings]
+            n = len(self.warnings)
+            lines.append(f"   Warnings: {n} (printed above on stderr)")
+        lines += ["", f"🕐 Created: {self.created}"]
         return "\n".join(lines) + "\n"
+
+
+def duration_text(seconds: float) -> str:
+    """``0.4 s`` under 10 s (a whole-second rounding said "0 seconds" for most runs), the
+    spec's ``7 seconds`` style above."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    secs = round(seconds)
+    return f"{secs} seconds"

@@ -1,7 +1,8 @@
 """``pyrestore`` command line: argument parsing, orchestration of one restore, exit codes.
 
-Exit codes: 0 ok, 1 internal error, 2 usage or bad backup, 3 connection failure,
-7 restore failed (a statement error), 8 verification mismatch, 130 interrupted.
+Exit codes: the one table of both tools, :data:`dumper.errors.EXIT_CODE_MEANINGS` (README
+"Exit codes", ``pyrestore --help``): 2 bad options, 3 no connection, 7 a statement failed,
+8 verification mismatch, 11 target not empty, 12 unusable backup or failed ``--check``.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,9 @@ from restore.backup import Backup, resolve_backup
 from restore.check import CheckResult, _check_files, check_backup
 from restore.dataload import DataLoader
 from dumper.connect import redact_dsn, resolve_dsn
-from dumper.errors import BackupError, ExitCode, RestoreError, StatementFailed, TargetNotEmpty, ToolError, UsageError
+from dumper.errors import (BackupError, ExitCode, OneLineParser, RestoreError, StatementFailed, TargetNotEmpty, ToolError,
+                           UsageError, exit_code_epilog)
+from dumper.format import layout
 from dumper.events import RESTORE_ARTIFACT, Reporter
 from dumper.format.manifest import backup_encoding
 from restore.progress import Progress, choose_mode
@@ -39,12 +43,16 @@ from restore.verify import Mismatch, extension_config_tables, verify_row_counts
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="pyrestore",
         description="Restore a pydump backup into a PostgreSQL database (no psql/pg_restore needed).",
-        epilog="Target: DSN argument, else DATABASE_URL, else libpq's PG* variables / ~/.pgpass / service file.")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=exit_code_epilog() + "\n\nBackup: BACKUP_DIR, else the newest complete one under $PYDUMP_BACKUP_DIR, "
+        "else ./storage/backups\n(pydump's rule). Target: DSN argument, else DATABASE_URL, else libpq's PG* "
+        "variables / ~/.pgpass / service file.")
     p.add_argument("backup", nargs="?", default=None, metavar="BACKUP_DIR|latest",
-                   help="backup directory (default: the newest complete one under ./storage/backups/); "
+                   help="backup directory (default: the newest complete one under $PYDUMP_BACKUP_DIR, "
+                        "else ./storage/backups/); "
                         "a bare .sql/.sql.gz/.sql.zst script (pg_dump -Fp output) is accepted too")
     p.add_argument("dsn", nargs="?", default=None, metavar="DSN", help="target connection string or URI")
     mode = p.add_argument_group("what to restore")
@@ -94,8 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--no-verify", action="store_true", help="skip the row-count verification after the restore")
     out = p.add_argument_group("output")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary; errors only")
-    out.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
-    out.add_argument("--debug", action="store_true", help="tracebacks and statement texts on errors")
+    out.add_argument("--json", action="store_true",
+                     help="print the result as one JSON object on stdout, on success and on failure (ok, error, exit_code)")
+    out.add_argument("--debug", action="store_true",
+                     help="also print tracebacks and statement texts on errors (exit codes stay the same)")
     out.add_argument("--no-report", action="store_true", help="do not write code_ops.artifact_events rows")
     out.add_argument("--version", action="version", version=f"pyrestore {__version__}")
     return p
@@ -115,11 +125,21 @@ def split_positionals(backup: str | None, dsn: str | None) -> tuple[str | None, 
 class Output:
     """Where messages go: errors always to stderr; info lines unless quiet/json; the result to stdout."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.quiet = args.quiet
+    def __init__(self, args: argparse.Namespace, *, silent: bool = False) -> None:
+        self.quiet = args.quiet or silent
         self.json = args.json
+        #: ``silent``: the Python API; nothing is printed, the result is only kept in ``data``
+        self.silent = silent
         self.debug = args.debug
-        self.progress = Progress(choose_mode(quiet=args.quiet, json_output=args.json))
+        self.progress = Progress(choose_mode(quiet=self.quiet, json_output=args.json or silent))
+        #: What is known so far: the --json object, on success and on failure.
+        self.data: dict[str, Any] = {}
+
+    def emit(self, result: dict[str, Any]) -> None:
+        """Keep the result object; print it under --json."""
+        self.data = result
+        if self.json and not self.silent:
+            print(json.dumps(result, default=str), flush=True)
 
     def info(self, msg: str) -> None:
         if not self.quiet and not self.json:
@@ -130,7 +150,8 @@ class Output:
             print(f"pyrestore: warning: {msg}", file=sys.stderr, flush=True)
 
     def error(self, msg: str) -> None:
-        print(f"pyrestore: error: {msg}", file=sys.stderr, flush=True)
+        if not self.silent:
+            print(f"pyrestore: error: {msg}", file=sys.stderr, flush=True)
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -158,37 +179,61 @@ def validate(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the exit status (the caller passes it to ``sys.exit``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    code, _data = execute(argv)
+    return code
+
+
+def execute(argv: Sequence[str], *, silent: bool = False) -> tuple[int, dict[str, Any]]:
+    """Run pyrestore on a command line: its exit status and the object ``--json`` prints (the
+    same object :func:`restore.api.restore` returns). A failure is one stderr line and, with
+    ``--json``, one JSON object (``ok``, ``error``, ``exit_code`` and what is known so far);
+    ``--debug`` adds the traceback and never changes the status. ``silent``: print nothing."""
     # psycopg logs "error ignored terminating <Copy>" when a connection dies mid-COPY; the
     # user gets our one-line error instead.
     logging.getLogger("psycopg").addHandler(logging.NullHandler())
     logging.getLogger("psycopg").propagate = False
-    args = build_parser().parse_args(argv)
-    out = Output(args)
+    debug = "--debug" in argv and not silent
     try:
-        return run(args, out)
+        args = build_parser().parse_args(list(argv))
+    except UsageError as exc:
+        return _failed(None, exc.exit_code, exc.message, json_out="--json" in argv, silent=silent)
+    out = Output(args, silent=silent)
+    try:
+        code = run(args, out)
+        return code, out.data
     except ToolError as exc:
-        if args.debug:
-            traceback.print_exc()
-        out.error(exc.message)
-        if args.json:
-            print(json.dumps({"ok": False, "error": exc.message, "exit_code": exc.exit_code}))
-        return exc.exit_code
+        _traceback(debug)
+        return _failed(out, exc.exit_code, exc.message, json_out=args.json, silent=silent)
     except KeyboardInterrupt:
-        out.error("interrupted")
-        return ExitCode.INTERRUPTED
+        return _failed(out, ExitCode.INTERRUPTED, "interrupted", json_out=args.json, silent=silent)
     except BrokenPipeError:
-        return ExitCode.INTERNAL
+        return ExitCode.INTERNAL, out.data
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback unless --debug
-        if args.debug:
-            traceback.print_exc()
-        out.error(f"internal error: {exc.__class__.__name__}: {exc} (rerun with --debug for a traceback)")
-        return ExitCode.INTERNAL
+        _traceback(debug)
+        return _failed(out, ExitCode.INTERNAL, f"internal error: {exc.__class__.__name__}: {exc}"
+                       + ("" if debug else " (rerun with --debug for a traceback)"), json_out=args.json, silent=silent)
+
+
+def _traceback(debug: bool) -> None:
+    if debug:
+        traceback.print_exc(file=sys.stderr)
+
+
+def _failed(out: Output | None, code: int, message: str, *, json_out: bool, silent: bool) -> tuple[int, dict[str, Any]]:
+    """The one stderr line of a failure, and its JSON object (what is known so far)."""
+    data = {**(out.data if out else {}), "ok": False, "error": message, "exit_code": int(code)}
+    if not silent:
+        print(f"pyrestore: error: {message}", file=sys.stderr, flush=True)
+        if json_out:
+            print(json.dumps(data, default=str), flush=True)
+    return int(code), data
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
     validate(args)
     backup_arg, dsn_arg = split_positionals(args.backup, args.dsn)
-    backup_path = resolve_backup(backup_arg)
+    backup_path = resolve_backup(backup_arg, layout.backups_dir(None))
 
     if args.check:
         return do_check(backup_path, out)
@@ -219,19 +264,17 @@ def run(args: argparse.Namespace, out: Output) -> int:
 
 
 def do_check(path: Path, out: Output) -> int:
+    """``--check``: OK, or one error line naming the first problem (exit 12; all in --json)."""
     res = check_backup(path, out.progress)
-    if out.json:
-        print(json.dumps(res.as_json()))
-    elif not out.quiet:
-        if res.ok:
-            print(f"✅ {path}: backup OK ({res.files_checked} files, {res.bytes_checked} bytes, "
-                  f"{sum(res.script_rows.values())} rows in the script)")
-        else:
-            print(f"❌ {path}: {len(res.problems)} problem(s)")
-    for p in res.problems:
-        out.error(p)
-    return ExitCode.OK if res.ok else BackupError.exit_code
-
+    out.data = {**res.as_json(), "exit_code": ExitCode.OK if res.ok else int(BackupError.exit_code)}
+    if not res.ok:
+        more = f" (and {len(res.problems) - 1} more; --json lists them)" if len(res.problems) > 1 else ""
+        raise BackupError(f"{path} failed its check: {res.problems[0]}{more}")
+    out.emit(out.data)
+    if not out.quiet and not out.json:
+        print(f"✅ {path}: backup OK ({res.files_checked} files, {res.bytes_checked} bytes, "
+              f"{sum(res.script_rows.values())} rows in the script)")
+    return ExitCode.OK
 
 
 def do_list(backup: Backup, selection: Selection) -> int:
@@ -245,13 +288,23 @@ def do_list(backup: Backup, selection: Selection) -> int:
     return ExitCode.OK
 
 
+@dataclass
+class Loaded:
+    """What the full or the data-only path loaded: what the verification and the summary need."""
+
+    rows_by_table: dict[str, int]
+    failures: list[Failure] = field(default_factory=list)
+    extra_rows: dict[str, int] = field(default_factory=dict)
+    #: tables whose data was skipped on purpose (--skip-existing): not verified
+    not_loaded: set[str] = field(default_factory=set)
+
+
 def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection: Selection, dsn: str) -> int:
+    """One restore: check the target, load (full or data-only path), verify, summarise, report."""
     started = time.monotonic()
     target = redact_dsn(dsn)
-    created = False
     check_target(dsn, backup, selection, create=args.create, clean=args.clean)  # before changing anything
-    if args.create:
-        created = create_database(dsn, drop_first=args.clean, info=out.info)
+    created = create_database(dsn, drop_first=args.clean, info=out.info) if args.create else False
     conn = connect(dsn, autocommit=not args.single_transaction, encoding=backup_encoding(backup.metadata))
     reporter = Reporter(dsn, RESTORE_ARTIFACT, __version__, enabled=not args.no_report, warn=out.warn,
                         application_name="pyrestore-report")
@@ -260,6 +313,7 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
     summary: dict[str, Any] = {"backup_dir": str(backup.script if backup.bare_script else backup.path),
                                "target": target, "mode": mode,
                                "single_transaction": args.single_transaction}
+    out.data = summary  # what a failure's --json object carries
     ok = False
     try:
         info = server_info(conn)
@@ -269,101 +323,17 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
         # or be dropped by --clean.
         out.info(f"restoring {backup.path} into {target} ({mode}"
                  + (", single transaction" if args.single_transaction else "") + ")")
-        failures: list[Failure] = []
-        extra_rows: dict[str, int] = {}
-        not_loaded: set[str] = set()  # tables whose data was skipped on purpose: not verified
         if args.data_only:
-            loader = DataLoader(conn, backup, selection, from_csv=args.from_csv, clean=args.clean,
-                                progress=out.progress, info=out.info, csv_only=args.csv_only,
-                                jobs=args.jobs, dsn=dsn)
-            res = loader.run()
-            rows_by_table = res.rows_by_table
-            extra_rows = res.extra_rows
-            summary.update(rows=res.rows, tables=len(res.tables), fk_strategy=res.strategy, dropped_fks=res.dropped_fks,
-                           notes=res.notes)
-            if args.from_csv:
-                summary["sources"] = res.sources
-            if args.jobs > 1:
-                summary["jobs"] = args.jobs
+            loaded = restore_data_only(args, out, conn, backup, selection, dsn, summary)
         else:
-            policy: ExistingPolicy | None = None
-            existing = user_relations(conn)
-            managed = bool(existing) and not info.superuser and foreign_owned_only(conn)
-            if existing and not (args.clean or args.skip_existing or managed):
-                raise TargetNotEmpty(f"the target database {info.database} is not empty ({', '.join(existing[:5])}"
-                                     + (" ..." if len(existing) > 5 else "") + "); restore into an empty database, "
-                                     "or use --clean (drop the backup's objects first) or --skip-existing; "
-                                     "nothing was changed")
-            left_in_place = False
-            if args.clean and not created:
-                # As a non-superuser (a managed platform's postgres), drop only what this role may
-                # drop: the platform's own objects stay, and the replay then skips them.
-                res_clean = run_clean(conn, drop_plan(backup, selection, args.if_exists), out.info,
-                                      owned_only=not info.superuser)
-                summary.update(cleaned=res_clean.dropped)
-                if res_clean.left:
-                    summary["clean_left_in_place"] = res_clean.left
-                    left_in_place = True
-            auto = not args.skip_existing and ((managed and not args.clean) or left_in_place)
-            if args.skip_existing or auto:
-                if auto:
-                    out.info("the target keeps objects of the backup that belong to other roles (a managed platform "
-                             "such as Supabase): restoring with --skip-existing")
-                policy = ExistingPolicy(conn, backup, strict=args.strict)
-
-            def on_failure(f: Failure) -> None:
-                out.error(f.describe())
-                if args.debug:
-                    print(f.statement, file=sys.stderr)
-
-            explicit = parse_role_map(args.role_map) if args.role_map else {}
-            auto_map, note = bootstrap_role_map(conn, backup.metadata, explicit)
-            if note:
-                out.info(note)
-                summary.setdefault("notes", []).append(note)
-            role_map = RoleMapper({**explicit, **auto_map}) if explicit or auto_map else None
-            workers = Workers(dsn, args.jobs) if args.jobs > 1 else None
-            rep = Replayer(conn, backup, selection, keep_going=args.keep_going, on_failure=on_failure,
-                           role_map=role_map, policy=policy, workers=workers)
-            try:
-                ares = rep.run(out.progress)
-            finally:
-                if workers is not None:
-                    workers.close()
-            failures = ares.failures
-            for w in ares.warnings:
-                out.warn(w)
-            if ares.warnings:
-                summary["warnings"] = list(ares.warnings)
-            if workers is not None:
-                summary["jobs"] = args.jobs
-            if role_map is not None:
-                summary["role_map_statements"] = role_map.rewritten
-            if policy is not None:
-                summary["skip_existing"] = True
-                summary["skipped"] = policy.summary()
-                summary["skipped_file"] = write_skip_report(backup, summary["skipped"])
-                summary["notes"] = summary.get("notes", []) + policy.notes
-                not_loaded = set(policy.skipped_data_tables)
-            rows_by_table = ares.rows_by_table
-            summary.update(statements=ares.statements, copy_blocks=ares.copy_blocks, rows=ares.rows,
-                           skipped_entries=ares.skipped_items, skipped_owner_statements=ares.skipped_owner,
-                           failures=[f.describe() for f in failures])
+            loaded = restore_full(args, out, conn, backup, selection, dsn, info, created, summary)
         if args.single_transaction:
             conn.commit()
-        mismatches = _verify(args, conn, backup, selection, rows_by_table, out, summary, extra_rows, not_loaded)
+        mismatches = _verify(args, conn, backup, selection, loaded.rows_by_table, out, summary, loaded.extra_rows,
+                             loaded.not_loaded)
         summary["duration_s"] = round(time.monotonic() - started, 3)
-        if failures:
-            summary["ok"] = False
-            _print_summary(out, summary, failures, mismatches)
-            raise StatementFailed(f"{len(failures)} statement(s) failed (--keep-going); first: {failures[0].describe()}")
-        if mismatches:
-            summary["ok"] = False
-            _print_summary(out, summary, failures, mismatches)
-            raise _mismatch_error(mismatches)
+        _finish(out, summary, loaded.failures, mismatches)
         ok = True
-        summary["ok"] = True
-        _print_summary(out, summary, failures, mismatches)
         return ExitCode.OK
     except BaseException:
         if args.single_transaction and not conn.closed:
@@ -378,6 +348,107 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
         reporter.invoked({"backup_dir": str(backup.path), "mode": mode, "deferred": True})
         reporter.completed(ok, {k: v for k, v in summary.items() if k in
                                 ("backup_dir", "mode", "rows", "tables", "statements", "duration_s", "ok")})
+
+
+def _finish(out: Output, summary: dict[str, Any], failures: list[Failure], mismatches: list[Mismatch]) -> None:
+    """Print the summary; raise the run's failure (exit 7 or 8) after it, if any."""
+    summary["ok"] = not failures and not mismatches
+    _print_summary(out, summary, failures, mismatches)
+    if failures:
+        raise StatementFailed(f"{len(failures)} statement(s) failed (--keep-going); first: {failures[0].describe()}")
+    if mismatches:
+        raise _mismatch_error(mismatches)
+
+
+def restore_data_only(args: argparse.Namespace, out: Output, conn: psycopg.Connection, backup: Backup,
+                      selection: Selection, dsn: str, summary: dict[str, Any]) -> Loaded:
+    """``--data-only``: rows into the target's existing tables, in foreign-key order."""
+    loader = DataLoader(conn, backup, selection, from_csv=args.from_csv, clean=args.clean,
+                        progress=out.progress, info=out.info, csv_only=args.csv_only,
+                        jobs=args.jobs, dsn=dsn)
+    res = loader.run()
+    summary.update(rows=res.rows, tables=len(res.tables), fk_strategy=res.strategy, dropped_fks=res.dropped_fks,
+                   notes=res.notes)
+    if args.from_csv:
+        summary["sources"] = res.sources
+    if args.jobs > 1:
+        summary["jobs"] = args.jobs
+    return Loaded(rows_by_table=res.rows_by_table, extra_rows=res.extra_rows)
+
+
+def restore_full(args: argparse.Namespace, out: Output, conn: psycopg.Connection, backup: Backup,
+                 selection: Selection, dsn: str, info: Any, created: bool, summary: dict[str, Any]) -> Loaded:
+    """Schema and data: refuse a non-empty target (or clean it, or skip what exists), then replay."""
+    policy = _existing_policy(args, out, conn, backup, selection, info, created, summary)
+
+    def on_failure(f: Failure) -> None:
+        out.error(f.describe())
+        if args.debug:
+            print(f.statement, file=sys.stderr)
+
+    explicit = parse_role_map(args.role_map) if args.role_map else {}
+    auto_map, note = bootstrap_role_map(conn, backup.metadata, explicit)
+    if note:
+        out.info(note)
+        summary.setdefault("notes", []).append(note)
+    role_map = RoleMapper({**explicit, **auto_map}) if explicit or auto_map else None
+    workers = Workers(dsn, args.jobs) if args.jobs > 1 else None
+    rep = Replayer(conn, backup, selection, keep_going=args.keep_going, on_failure=on_failure,
+                   role_map=role_map, policy=policy, workers=workers)
+    try:
+        ares = rep.run(out.progress)
+    finally:
+        if workers is not None:
+            workers.close()
+    for w in ares.warnings:
+        out.warn(w)
+    if ares.warnings:
+        summary["warnings"] = list(ares.warnings)
+    if workers is not None:
+        summary["jobs"] = args.jobs
+    if role_map is not None:
+        summary["role_map_statements"] = role_map.rewritten
+    not_loaded: set[str] = set()
+    if policy is not None:
+        summary["skip_existing"] = True
+        summary["skipped"] = policy.summary()
+        summary["skipped_file"] = write_skip_report(backup, summary["skipped"])
+        summary["notes"] = summary.get("notes", []) + policy.notes
+        not_loaded = set(policy.skipped_data_tables)
+    summary.update(statements=ares.statements, copy_blocks=ares.copy_blocks, rows=ares.rows,
+                   skipped_entries=ares.skipped_items, skipped_owner_statements=ares.skipped_owner,
+                   failures=[f.describe() for f in ares.failures])
+    return Loaded(rows_by_table=ares.rows_by_table, failures=ares.failures, not_loaded=not_loaded)
+
+
+def _existing_policy(args: argparse.Namespace, out: Output, conn: psycopg.Connection, backup: Backup,
+                     selection: Selection, info: Any, created: bool, summary: dict[str, Any]) -> ExistingPolicy | None:
+    """What to do with objects the target already has: refuse (exit 11), ``--clean`` them, or
+    skip them (``--skip-existing``, automatic on a managed platform); the skip policy or None."""
+    existing = user_relations(conn)
+    managed = bool(existing) and not info.superuser and foreign_owned_only(conn)
+    if existing and not (args.clean or args.skip_existing or managed):
+        raise TargetNotEmpty(f"the target database {info.database} is not empty ({', '.join(existing[:5])}"
+                             + (" ..." if len(existing) > 5 else "") + "); restore into an empty database, "
+                             "or use --clean (drop the backup's objects first) or --skip-existing; "
+                             "nothing was changed")
+    left_in_place = False
+    if args.clean and not created:
+        # As a non-superuser (a managed platform's postgres), drop only what this role may
+        # drop: the platform's own objects stay, and the replay then skips them.
+        res_clean = run_clean(conn, drop_plan(backup, selection, args.if_exists), out.info,
+                              owned_only=not info.superuser)
+        summary.update(cleaned=res_clean.dropped)
+        if res_clean.left:
+            summary["clean_left_in_place"] = res_clean.left
+            left_in_place = True
+    auto = not args.skip_existing and ((managed and not args.clean) or left_in_place)
+    if not (args.skip_existing or auto):
+        return None
+    if auto:
+        out.info("the target keeps objects of the backup that belong to other roles (a managed platform "
+                 "such as Supabase): restoring with --skip-existing")
+    return ExistingPolicy(conn, backup, strict=args.strict)
 
 
 def _verify(args: argparse.Namespace, conn: psycopg.Connection, backup: Backup, selection: Selection,
@@ -437,10 +508,12 @@ def write_skip_report(backup: Backup, skipped: list[dict[str, Any]]) -> str | No
 
 
 def _print_summary(out: Output, s: dict[str, Any], failures: list[Failure], mismatches: list[Mismatch]) -> None:
-    if out.json:
-        print(json.dumps(s, default=str))
-        return
-    if out.quiet:
+    """The terminal summary, or (--json, success only) the result object: a failure's object is
+    printed once by :func:`execute`, with ``error`` and ``exit_code``."""
+    out.data = s
+    if out.json or out.quiet:
+        if s.get("ok"):
+            out.emit({**s, "exit_code": 0})
         return
     icon = "✅" if s.get("ok") else "❌"
     print(f"{icon} Restore {'completed' if s.get('ok') else 'finished with errors'}: {s['backup_dir']} → {s['target']}")

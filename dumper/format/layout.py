@@ -12,12 +12,28 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
+from typing import Mapping
 
 #: The version written as ``format`` in toc.json and metadata.json; readers refuse others.
 FORMAT_VERSION = 1
 
 #: Where ``pydump`` writes by default (and ``pyrestore latest`` looks), relative to the cwd.
 DEFAULT_BACKUPS_DIR = Path("storage/backups")
+#: The environment variable that moves the default backups directory (see :func:`backups_dir`).
+BACKUP_DIR_ENV = "PYDUMP_BACKUP_DIR"
+
+
+def backups_dir(out: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The one rule both tools use for where backups live, as an absolute path:
+    ``--out DIR``, else ``$PYDUMP_BACKUP_DIR``, else ``./storage/backups``.
+
+    It lives here, in the shared contract, because pydump writes where pyrestore's ``latest``
+    must look: two copies of the rule drifted once (pyrestore only ever looked in the cwd).
+    Absolute, so the summary and ``--json`` name a directory a script can use from anywhere.
+    """
+    environ = os.environ if env is None else env
+    chosen = out if out not in (None, "") else (environ.get(BACKUP_DIR_ENV) or DEFAULT_BACKUPS_DIR)
+    return Path(os.path.abspath(Path(chosen).expanduser()))
 
 TOC_FILE = "toc.json"
 ROW_COUNTS_FILE = "row_counts.json"
