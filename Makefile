@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
+# make demo ARGS="--prod" passes options to pydump; KEEP=1 leaves the server running
 demo: $(STAMP)
-	$(PY) storage/scripts/demo.py
+	$(if $(KEEP),PYDUMP_DEMO_KEEP=1 )$(PY) storage/scripts/demo.py $(ARGS)
 
 test: $(STAMP)
 	PYDUMP_TEST_SERVERS=$(TEST_SERVERS) $(PY) -m pytest -q -p no:cacheprovider tests

@@ -200,8 +200,11 @@ class Session:
         try:
             self.conn.execute("LOCK TABLE " + ", ".join(batch) + " IN ACCESS SHARE MODE")
         except psycopg.errors.LockNotAvailable:
+            held = self._locked_by_others(batch)
+            what = f"table {', '.join(held[:3])}" + (f" (and {len(held) - 3} more)" if len(held) > 3 else "") \
+                if held else "a table"
             raise LockTimeout(
-                "could not lock a table within --lock-wait-timeout (another session holds a conflicting lock)"
+                f"could not lock {what} within --lock-wait-timeout (another session holds a conflicting lock)"
             ) from None
         except psycopg.errors.InsufficientPrivilege as e:
             raise PermissionDenied(_first_line(e)) from None
@@ -209,6 +212,21 @@ class Session:
             raise ServerError(f"a table disappeared before it could be locked: {_first_line(e)}") from None
         except psycopg.Error as e:
             raise ServerError(_first_line(e)) from None
+
+    def _locked_by_others(self, batch: list[str]) -> list[str]:
+        """Which of ``batch`` another session holds an ACCESS EXCLUSIVE lock on, asked on a
+        fresh connection (this transaction is aborted): the lock-timeout error names the table
+        a user has to go and look at. Empty when that cannot be found out."""
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
+                rows = conn.execute(
+                    "SELECT DISTINCT l.relation::regclass::text FROM pg_catalog.pg_locks l"
+                    " WHERE l.granted AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_backend_pid()"
+                    " AND l.relation = ANY (SELECT pg_catalog.to_regclass(n) FROM unnest(%s::text[]) n)"
+                    " ORDER BY 1", (batch,)).fetchall()
+            return [r[0] for r in rows]
+        except psycopg.Error:
+            return []
 
     def close(self) -> None:
         try:
