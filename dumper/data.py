@@ -1,18 +1,28 @@
 """The hot path: ``COPY ... TO STDOUT`` streamed into the sinks as byte chunks.
 
-No Python object is made per row beyond the buffer psycopg hands us: messages are joined
-into ~256 kB chunks and passed on; rows are counted with ``bytes.count`` on the chunk (the
-text format ends every row with a newline and escapes newlines inside values). The data
-never goes through Python values, so nothing is lost to type conversion: infinity dates,
-'1 mon' intervals, long numerics and array bounds arrive exactly as the server prints them.
+psycopg starts the COPY (it owns the transaction state: BEGIN, the query, the COPY_OUT
+result); the rows are then read by a raw libpq loop on the same connection
+(:func:`_read_copy`): ``PQgetCopyData`` in async mode drains every row libpq has buffered,
+and only when its buffer is empty do we wait on the socket and ``PQconsumeInput``. That is
+psql's own loop and reads at psql's speed; psycopg's ``for data in copy`` spends ~1 µs a
+row in its generator/wait machinery (issue 11: 0.31 s against 0.74 s for 1M pgbench rows).
+
+No Python object is made per row beyond the buffer libpq hands us: messages are joined into
+~256 kB chunks and passed on; rows are counted with ``bytes.count`` on the chunk (the text
+format ends every row with a newline and escapes newlines inside values). The data never
+goes through Python values, so nothing is lost to type conversion: infinity dates, '1 mon'
+intervals, long numerics and array bounds arrive exactly as the server prints them.
 """
 
 from __future__ import annotations
 
+import select
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import psycopg
+from psycopg import errors as pg_errors
+from psycopg import pq
 
 from dumper.errors import EncodingError, PermissionDenied, ServerError
 from dumper.format.names import quote_ident
@@ -33,6 +43,66 @@ def copy_statement(table: str, columns: list[str], direction: str = "TO STDOUT",
     return f"COPY {table}{cols} {direction}"
 
 
+def _wait_readable(poller: select.poll) -> None:
+    """Block until the socket has input. ``poll`` (not ``select``): any fd number works.
+
+    The wait is in Python, so a signal handler runs during it: SIGINT/SIGTERM become
+    :class:`~dumper.errors.Interrupted` here, and psycopg's ``Copy.__exit__`` then cancels
+    the query and drains the connection, as it did when psycopg did the waiting.
+    """
+    while not poller.poll(1000):
+        pass
+
+
+def _read_copy(conn: psycopg.Connection[Any], emit: Callable[[bytes], None]) -> None:
+    """Read the COPY_OUT in progress on ``conn`` to its end; ``emit`` gets ~CHUNK-byte chunks.
+
+    The only per-row Python here is the loop body: one ``get_copy_data`` call, a list append
+    and an addition. Errors keep psycopg's classes: the final result's SQLSTATE becomes the
+    matching ``psycopg.errors`` class (``QueryCanceled``, ``InsufficientPrivilege``, ...),
+    and a broken connection an ``OperationalError``, raised by ``consume_input`` itself.
+    """
+    pgconn = conn.pgconn
+    get, consume = pgconn.get_copy_data, pgconn.consume_input
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN)
+    buf: list[Any] = []
+    append = buf.append
+    size = 0
+    while True:
+        nbytes, data = get(1)
+        if nbytes > 0:
+            append(data)
+            size += nbytes
+            if size >= CHUNK:
+                chunk = b"".join(buf)
+                buf.clear()
+                size = 0
+                emit(chunk)
+        elif nbytes == 0:  # libpq's buffer is empty: wait for the next network read
+            _wait_readable(poller)
+            consume()
+        elif nbytes == -1:  # the COPY is over: the rows are in, the status follows
+            break
+        else:
+            raise pg_errors.OperationalError(pgconn.get_error_message() or "connection lost during COPY")
+    if buf:
+        emit(b"".join(buf))
+        buf.clear()
+    failed: pq.abc.PGresult | None = None
+    while True:  # the final result(s): COMMAND_OK, or the error that ended the COPY
+        while pgconn.is_busy():
+            _wait_readable(poller)
+            consume()
+        res = pgconn.get_result()
+        if res is None:
+            break
+        if res.status != pq.ExecStatus.COMMAND_OK and failed is None:
+            failed = res
+    if failed is not None:
+        raise pg_errors.error_from_result(failed, encoding=conn.info.encoding)
+
+
 def stream_copy(
     conn: psycopg.Connection[Any],
     statement: str,
@@ -49,38 +119,24 @@ def stream_copy(
     targets = list(sinks)
     rows = 0
     total = 0
-    buf: list[Any] = []
-    size = 0
+
+    def emit(chunk: bytes) -> None:
+        nonlocal rows, total
+        if transform is not None:
+            chunk = transform(chunk)
+        rows += chunk.count(b"\n")
+        total += len(chunk)
+        for t in targets:
+            t(chunk)
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+
     try:
         with conn.cursor() as cur:
-            with cur.copy(statement) as copy:
-                for data in copy:
-                    buf.append(data)
-                    size += len(data)
-                    if size >= CHUNK:
-                        chunk = b"".join(buf)
-                        buf.clear()
-                        if transform is not None:
-                            chunk = transform(chunk)
-                            size = len(chunk)
-                        rows += chunk.count(b"\n")
-                        total += size
-                        size = 0
-                        for t in targets:
-                            t(chunk)
-                        if on_chunk is not None:
-                            on_chunk(len(chunk))
-                if buf:
-                    chunk = b"".join(buf)
-                    if transform is not None:
-                        chunk = transform(chunk)
-                        size = len(chunk)
-                    rows += chunk.count(b"\n")
-                    total += size
-                    for t in targets:
-                        t(chunk)
-                    if on_chunk is not None:
-                        on_chunk(len(chunk))
+            with cur.copy(statement):
+                # psycopg's Copy.__exit__ reads nothing more for a COPY TO that ended
+                # normally; on an exception it cancels the query and drains the connection.
+                _read_copy(conn, emit)
     except psycopg.errors.InsufficientPrivilege as e:
         raise PermissionDenied(str(e).strip().splitlines()[0]) from None
     except (psycopg.errors.UntranslatableCharacter, psycopg.errors.CharacterNotInRepertoire) as e:
