@@ -136,13 +136,17 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
     old_umask = os.umask(0o077)
     open_files: list[Any] = []
     session: Session | None = None
+    partial_lock: int | None = None
     try:
         with _Signals():
             try:
-                tmp.mkdir(mode=0o700)
+                # removes the .partial directories of killed runs; ours stays locked until done
+                partial_lock, stale = layout.claim_partial(out_parent, tmp)
                 (tmp / layout.DATA_DIR).mkdir(mode=0o700)
             except OSError as e:
                 raise output_error(e, tmp) from None
+            # housekeeping, recorded in metadata.json, not printed: a failed run keeps its one line
+            warnings.extend(f"removed {_display_path(p)}, left by a pydump run that was killed" for p in stale)
             session = Session(plan.dsn, encoding=plan.options.get("encoding"))
             reporter.invoked({"mode": plan.mode, "options": plan.options})
             meta = _dump(plan, session, tmp, progress, warning, open_files)
@@ -165,6 +169,8 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
         if session is not None:
             session.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        if partial_lock is not None:
+            os.close(partial_lock)
         os.umask(old_umask)
         err = e
         if isinstance(e, KeyboardInterrupt):
@@ -176,6 +182,7 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
         if err is not e:
             raise err from None
         raise
+    os.close(partial_lock)
     os.umask(old_umask)
     if plan.keep:
         for p in prune_backups(out_parent, plan.keep, final):

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import struct
+import threading
+import time
 import urllib.parse
+import weakref
 from typing import Any
 
 import psycopg
@@ -128,11 +133,35 @@ def connect_timeout(dsn: str) -> dict[str, Any]:
     return {"connect_timeout": DEFAULT_CONNECT_TIMEOUT}
 
 
-def connect(dsn: str, *, application_name: str, autocommit: bool = False, **kwargs: Any) -> psycopg.Connection[Any]:
-    """Open a connection; :class:`ConnectError` (exit 3) with a password-free message on failure."""
+#: TCP settings added unless the DSN sets them: a peer that vanishes (host down, cable cut,
+#: a NAT that forgot the connection) is noticed by the kernel — keepalive probes after 30 s of
+#: idleness, 3 unanswered 10 s apart; sent data unacknowledged for 60 s (``tcp_user_timeout``)
+#: — and the blocked read or write fails instead of waiting for the OS's two-hour default.
+#: Ignored on a Unix socket.
+TCP_DEFAULTS = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10",
+                "keepalives_count": "3", "tcp_user_timeout": "60000"}
+
+
+def tcp_settings(dsn: str) -> dict[str, Any]:
+    """The :data:`TCP_DEFAULTS` the DSN does not set itself."""
     try:
-        return psycopg.connect(dsn, autocommit=autocommit, application_name=application_name,
-                               **connect_timeout(dsn), **kwargs)
+        given = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        given = {}
+    return {k: v for k, v in TCP_DEFAULTS.items() if k not in given}
+
+
+def connect(dsn: str, *, application_name: str, autocommit: bool = False, **kwargs: Any) -> psycopg.Connection[Any]:
+    """Open a connection; :class:`ConnectError` (exit 3) with a password-free message on failure.
+
+    Every connection gets a connect timeout, TCP keepalives and ``tcp_user_timeout``
+    (:data:`TCP_DEFAULTS`) and is watched for stalls (:class:`StallWatchdog`), so neither tool
+    hangs forever on a dead network path."""
+    try:
+        conn = psycopg.connect(dsn, autocommit=autocommit, application_name=application_name,
+                               **connect_timeout(dsn), **{**tcp_settings(dsn), **kwargs})
+        StallWatchdog.watch(conn, dsn)
+        return conn
     except psycopg.OperationalError as e:
         raise ConnectError(f"cannot connect to {redact_dsn(dsn)}: {mask_secrets(first_line(e), dsn)}") from None
     except psycopg.ProgrammingError:  # a DSN libpq cannot parse
@@ -150,3 +179,122 @@ def wire_encoding(encoding: str) -> str:
     as ``bytes`` and refuse to encode non-ASCII query text.
     """
     return "LATIN1" if encoding == "SQL_ASCII" else encoding
+
+
+# --------------------------------------------------------------------------- stalls
+
+#: Seconds a connection waiting for the server may go without a byte in either direction
+#: before the server is asked whether it is still working for it (``PYDUMP_STALL_TIMEOUT_S``).
+DEFAULT_STALL_TIMEOUT_S = 120.0
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+
+
+def stall_timeout_s() -> float:
+    try:
+        return max(1.0, float(os.environ.get("PYDUMP_STALL_TIMEOUT_S", DEFAULT_STALL_TIMEOUT_S)))
+    except ValueError:
+        return DEFAULT_STALL_TIMEOUT_S
+
+
+def _silence_ms(fd: int) -> int | None:
+    """Milliseconds since the last data sent or received on TCP socket ``fd`` (Linux
+    ``TCP_INFO``: ``tcpi_last_data_sent``, ``tcpi_last_data_recv``); None if not TCP."""
+    if _TCP_INFO is None:
+        return None
+    s = socket.socket(fileno=os.dup(fd))
+    try:
+        if s.family not in (socket.AF_INET, socket.AF_INET6):
+            return None
+        info = s.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
+    except OSError:
+        return None
+    finally:
+        s.close()
+    if len(info) < 56:
+        return None
+    sent, _ack, recv = struct.unpack_from("III", info, 44)
+    return int(min(sent, recv))
+
+
+class StallWatchdog(threading.Thread):
+    """Turns a stalled connection into an error instead of a hang.
+
+    Keepalives and ``tcp_user_timeout`` catch a peer that is gone, not a path that stays up and
+    forwards nothing (a stuck pooler or proxy answers keepalives itself), and PostgreSQL sends
+    nothing while it waits for a lock or computes: silence alone proves nothing. So once a
+    connection has waited for the server with no byte either way for
+    :func:`stall_timeout_s`, the watchdog asks the server, on a fresh connection, what that
+    backend is doing. Working (running, waiting for a lock or I/O) is fine and asked again
+    after the next silent period; waiting to write to us or read from us, idle, gone, or no
+    answer within 15 s means the path is dead: the socket is shut down, the blocked call
+    fails like a lost connection (pydump exit 7), and the usual cleanup runs. One daemon
+    thread per process; it never blocks the tools, it only shuts a socket down.
+    """
+
+    _lock = threading.Lock()
+    _instance: "StallWatchdog | None" = None
+    _pid = 0
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True, name="pydump-stall-watchdog")
+        self.conns: "weakref.WeakKeyDictionary[psycopg.Connection[Any], tuple[str, list[float]]]" = \
+            weakref.WeakKeyDictionary()
+
+    @classmethod
+    def watch(cls, conn: psycopg.Connection[Any], dsn: str) -> None:
+        if _TCP_INFO is None or _silence_ms(conn.pgconn.socket) is None:
+            return  # a Unix socket: no network path to stall
+        with cls._lock:
+            if cls._instance is None or cls._pid != os.getpid():  # a forked worker starts its own
+                cls._instance, cls._pid = cls(), os.getpid()
+                cls._instance.start()
+            cls._instance.conns[conn] = (dsn, [0.0])
+
+    def run(self) -> None:
+        while True:
+            time.sleep(1.0)
+            limit = stall_timeout_s()
+            with self._lock:
+                items = list(self.conns.items())
+            for conn, (dsn, last_probe) in items:
+                try:
+                    self._check(conn, dsn, last_probe, limit)
+                except Exception:  # never let the watchdog die; the tools' own errors rule
+                    pass
+
+    def _check(self, conn: psycopg.Connection[Any], dsn: str, last_probe: list[float], limit: float) -> None:
+        if conn.closed or conn.pgconn.transaction_status != psycopg.pq.TransactionStatus.ACTIVE:
+            return
+        fd = conn.pgconn.socket
+        silence = _silence_ms(fd)
+        now = time.monotonic()
+        if silence is None or silence < limit * 1000 or now - last_probe[0] < limit:
+            return
+        last_probe[0] = now
+        if self._backend_working(dsn, conn.pgconn.backend_pid):
+            return
+        s = socket.socket(fileno=os.dup(fd))
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        finally:
+            s.close()
+
+    @staticmethod
+    def _backend_working(dsn: str, pid: int) -> bool:
+        """Is backend ``pid`` running, or waiting for anything but its client? (15 s at most)"""
+        answer: list[bool] = []
+
+        def ask() -> None:
+            try:
+                with psycopg.connect(dsn, autocommit=True, application_name="pydump stall check",
+                                     connect_timeout=10, options="-c statement_timeout=5000") as c:
+                    row = c.execute("SELECT state, wait_event FROM pg_catalog.pg_stat_activity WHERE pid = %s",
+                                    (pid,)).fetchone()
+                answer.append(bool(row) and row[0] == "active" and row[1] not in ("ClientWrite", "ClientRead"))
+            except Exception:
+                answer.append(False)
+
+        t = threading.Thread(target=ask, daemon=True)
+        t.start()
+        t.join(15)
+        return bool(answer and answer[0])

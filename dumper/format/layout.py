@@ -9,8 +9,10 @@ is written, fsynced and checksummed. Readers therefore never look at a dotted na
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Mapping
 
@@ -65,6 +67,49 @@ def script_name(method: str) -> str:
 def partial_name(name: str) -> str:
     """The hidden name a backup has while it is written (``.NAME.partial``)."""
     return f".{name}.partial"
+
+
+#: What :func:`partial_name` makes: ``.NAME.partial`` for a backup NAME.
+PARTIAL_NAME = re.compile(r"\.(\d{8}_\d{6}(?:_\d+)?)\.partial\Z")
+
+
+def claim_partial(parent: Path, tmp: Path) -> tuple[int, list[Path]]:
+    """Create ``tmp`` (the ``.NAME.partial`` directory) holding an exclusive ``flock`` on it,
+    and remove the stale ``.partial`` directories of dead runs; returns the lock's fd (keep it
+    open until the directory is renamed or removed) and what was removed.
+
+    A run killed by SIGKILL or a crash cannot clean up after itself, and its ``.partial`` would
+    otherwise stay forever. The kernel releases a dead process's ``flock``, so a ``.partial``
+    whose lock can be taken belongs to no running pydump. Creating one and locking it happen
+    under a lock on ``parent`` itself, so no run can see another's directory between the two.
+    Raises OSError as ``mkdir`` does.
+    """
+    removed: list[Path] = []
+    pfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(pfd, fcntl.LOCK_EX)
+        for entry in os.listdir(parent):
+            stale = parent / entry
+            if not PARTIAL_NAME.match(entry) or not stale.is_dir() or stale.is_symlink():
+                continue
+            try:
+                fd = os.open(stale, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue  # a running pydump holds it
+            shutil.rmtree(stale, ignore_errors=True)
+            os.close(fd)
+            removed.append(stale)
+        tmp.mkdir(mode=0o700)
+        fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd, removed
+    finally:
+        os.close(pfd)
 
 
 def new_backup_name(parent: Path, now: dt.datetime) -> str:
