@@ -13,7 +13,6 @@ from typing import Any, Callable, Sequence
 
 from dumper import __version__
 from dumper.categories import CategoryMap, load as load_categories
-from dumper.connect import resolve_dsn
 from dumper.errors import ExitCode, OneLineParser, ToolError, UsageError, exit_code_epilog
 from dumper.format import layout
 from dumper.plan import Patterns, Plan
@@ -166,6 +165,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         if c.flag:
             options[c.flag.lstrip("-").replace("-", "_")] = c.flag in given
     # resolve_dsn checks the DSN before anything connects, reports or prints it (exit 3)
+    from dumper.connect import resolve_dsn  # imports psycopg: not before a dump needs it (issue 11)
+
     return Plan(
         dsn=resolve_dsn(args.dsn), out_dir=layout.backups_dir(args.out), categories=cats, excluded_categories=excluded,
         prod=args.prod, csv=args.csv, schema_only=args.schema_only, data_only=args.data_only,
