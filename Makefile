@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-versions bench clean-venv
+.PHONY: venv demo test test-versions bench soak clean-venv
 
 # Server majors the suite runs on (tests/registry_servers.py fetches them, cached outside the
 # repo). The first is the primary server: tests that do not depend on the server version run
@@ -31,6 +31,12 @@ test: $(STAMP)
 test-versions: $(STAMP)
 	PYDUMP_TEST_SERVERS=$(VERSION_SERVERS) PYDUMP_TEST_ALL_VERSIONS=0 $(PY) -m pytest -q \
 		-p no:cacheprovider -m "all_versions or upgrade" tests
+
+# Issue 14: pydump/pyrestore run after run under live writers, concurrent DDL, a flaky
+# 127.0.0.1 proxy and SIGKILLs, against a server it starts itself (tests/soak); SOAK_S seconds.
+SOAK_S ?= 600
+soak: $(STAMP)
+	PYDUMP_TEST_SERVERS=$(TEST_SERVERS) $(PY) -m tests.soak --seconds $(SOAK_S)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run $(if $(SIZE),--size $(SIZE))

@@ -31,7 +31,7 @@ from dumper.format.toc import Kind
 from restore.backup import Backup, resolve_backup
 from restore.check import CheckResult, _check_files, check_backup
 from restore.dataload import DataLoader
-from dumper.connect import redact_dsn, resolve_dsn
+from dumper.connect import first_line as _first_line, redact_dsn, resolve_dsn
 from dumper.errors import (BackupError, ExitCode, OneLineParser, RestoreError, StatementFailed, TargetNotEmpty, ToolError,
                            UsageError, exit_code_epilog)
 from dumper.format import layout
@@ -209,6 +209,9 @@ def execute(argv: Sequence[str], *, silent: bool = False) -> tuple[int, dict[str
         return _failed(out, ExitCode.INTERRUPTED, "interrupted", json_out=args.json, silent=silent)
     except BrokenPipeError:
         return ExitCode.INTERNAL, out.data
+    except psycopg.OperationalError as exc:  # the connection was lost (or shut down as stalled) outside a step
+        _traceback(debug)
+        return _failed(out, ExitCode.SERVER, f"lost the server: {_first_line(exc)}", json_out=args.json, silent=silent)
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback unless --debug
         _traceback(debug)
         return _failed(out, ExitCode.INTERNAL, f"internal error: {exc.__class__.__name__}: {exc}"

@@ -56,6 +56,7 @@ DUMP_CODES = {6, 7}  # lock wait timed out / an object changed or vanished under
 PROXY_DUMP_CODES = {3, 7}  # cannot connect / connection lost or stalled
 PROXY_RESTORE_CODES = {3, 7}
 RUN_DEADLINE_S = 120.0
+KNOWN_UNNAMED = "cache lookup failed for relation"
 SCENARIOS = ("dump", "dump", "dump-batches", "proxy-dump", "proxy-restore", "kill-dump", "kill-restore")
 
 
@@ -75,6 +76,7 @@ class Report:
     writer_commits: int = 0
     ddl_statements: int = 0
     findings: list[str] = field(default_factory=list)
+    known: Counter[str] = field(default_factory=Counter)
 
     def finding(self, text: str) -> None:
         self.findings.append(text)
@@ -93,6 +95,7 @@ class Report:
             f"  restores verified (one committed state of the writers' log): {self.restores_verified}",
             f"  concurrent load: {self.writer_commits} writer commits, {self.ddl_statements} DDL statements",
             f"  lost: {self.lost}",
+            *([f"  known, not yet fixed: {fmt(self.known)}"] if self.known else []),
             f"  findings: {len(self.findings)}",
             *[f"    - {f}" for f in self.findings],
         ])
@@ -256,7 +259,11 @@ class Soak:
             self._verify(self.out / name, what)
             return
         bad = one_error_line(proc.stderr, "pydump")
-        if proc.code not in allowed:
+        if bad is None and KNOWN_UNNAMED in proc.stderr:
+            # a relation dropped between the snapshot and its lock: a clean exit 7, but the
+            # line gives an OID, not the name (open item of issue 14); counted, not hidden
+            self.report.known["exit 7 naming an OID ('cache lookup failed'), not the object"] += 1
+        elif proc.code not in allowed:
             self.report.finding(f"{what}: pydump exit {proc.code} (allowed {sorted(allowed)}): {proc.stderr.strip()[:300]!r}")
         elif bad:
             self.report.finding(f"{what}: {bad}")

@@ -30,8 +30,11 @@ LOOPBACK = "127.0.0.1"
 class FlakyProxy:
     """``127.0.0.1:<port>`` forwarding to ``127.0.0.1:<upstream_port>`` with one fault mode."""
 
-    def __init__(self, upstream_port: int, mode: str, seed: int) -> None:
+    def __init__(self, upstream_port: int, mode: str, seed: int, after_bytes: int | None = None) -> None:
+        """``after_bytes``: fire the fault after exactly this many bytes (regression tests);
+        default a random point per connection."""
         assert mode in ("none", "drop", "stall", "slow")
+        self.after_bytes = after_bytes
         self.upstream_port = upstream_port
         self.mode = mode
         self.rnd = random.Random(seed)
@@ -63,7 +66,8 @@ class FlakyProxy:
             with self.lock:
                 # the fault fires after this many bytes (both directions counted): somewhere
                 # in the startup packet, the catalog reads or a COPY, at random
-                budget = self.rnd.choice([self.rnd.randint(0, 4000), self.rnd.randint(4000, 200_000)])
+                budget = self.after_bytes if self.after_bytes is not None else \
+                    self.rnd.choice([self.rnd.randint(0, 4000), self.rnd.randint(4000, 200_000)])
                 self.sockets += [client, upstream]
             state = {"bytes": 0, "budget": budget, "fired": False}
             for src, dst in ((client, upstream), (upstream, client)):
