@@ -9,6 +9,7 @@ inside its ``COPY``: the backend is terminated, or pydump itself gets SIGTERM.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -70,7 +71,8 @@ def test_wrong_port(tmp_path):
                       "--out", str(out), "--no-report", "--json"])
     line = assert_clean_failure(run, 3)
     assert "cannot connect" in line and str(port) in line, line
-    assert run.stdout == ""
+    # --json: one object on stdout, also on failure (issue 12)
+    assert run.json is not None and run.json["ok"] is False and run.json["exit_code"] == 3, run.stdout
     assert leftovers(out) == []
 
 
@@ -137,7 +139,8 @@ def test_killed_connection_mid_dump(pg_server, big_db, tmp_path):
             proc.communicate()
     line = assert_clean_failure(run, 7)
     assert line.startswith("pydump: error: lost the server during COPY"), line
-    assert run.stdout == ""
+    result = json.loads(run.stdout)  # --json: one object on stdout, also on failure (issue 12)
+    assert result["ok"] is False and result["exit_code"] == 7, run.stdout
     assert leftovers(out) == [], "the partial directory must be removed"
 
 

@@ -158,7 +158,7 @@ def test_refuses_non_empty_target(supabase_src, make_db, tmp_path: Path, capsys)
     b = pgdump_backup(make_db.server, supabase_src, tmp_path / "b", csv=False)
     dst = make_db("dst")
     pgtest.run_sql(dst, "CREATE TABLE public.keep (x int); INSERT INTO public.keep VALUES (1);")
-    assert pyrestore(str(b), dst) == 2
+    assert pyrestore(str(b), dst) == 11
     assert "not empty" in capsys.readouterr().err
     assert pgtest.query(dst, "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')") == [(1,)]
 
@@ -200,17 +200,17 @@ def test_check_catches_corruption(supabase_src, make_db, tmp_path: Path) -> None
     flipped = bytearray(orig)
     flipped[len(flipped) // 2] ^= 0x01
     gz.write_bytes(bytes(flipped))
-    assert pyrestore("--check", str(b)) == 2
+    assert pyrestore("--check", str(b)) == 12
     write_metadata(b)  # checksums now "match": the gzip CRC must still catch it
-    assert pyrestore("--check", str(b)) == 2
+    assert pyrestore("--check", str(b)) == 12
     gz.write_bytes(orig[:-100])
     write_metadata(b)
-    assert pyrestore("--check", str(b)) == 2
+    assert pyrestore("--check", str(b)) == 12
     gz.write_bytes(orig)
     write_metadata(b)
     assert pyrestore("--check", str(b)) == 0
     next((b / "data").glob("*.csv")).unlink()
-    assert pyrestore("--check", str(b)) == 2
+    assert pyrestore("--check", str(b)) == 12
 
 
 def test_corrupt_backup_refused_before_touching_target(supabase_src, make_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -218,7 +218,7 @@ def test_corrupt_backup_refused_before_touching_target(supabase_src, make_db, tm
     gz = b / "backup.sql.gz"
     gz.write_bytes(gz.read_bytes()[:-50])
     dst = make_db("dst")
-    assert pyrestore(str(b), dst) == 2
+    assert pyrestore(str(b), dst) == 12
     assert pgtest.query(dst, "SELECT count(*) FROM pg_namespace WHERE nspname = 'cyc'") == [(0,)]
 
 
@@ -246,7 +246,7 @@ def test_schema_only_then_data_only_superuser(supabase_src, make_db, tmp_path: P
     assert "session_replication_role" in capsys.readouterr().err
     oracle.assert_same_database(server, supabase_src, dst)
     # a second data-only load refuses (tables hold rows) unless --clean
-    assert pyrestore(str(b), dst, *args) == 2
+    assert pyrestore(str(b), dst, *args) == 11
     assert pyrestore(str(b), dst, *args, "--clean") == 0
     oracle.assert_same_database(server, supabase_src, dst, schema=False)
 

@@ -76,7 +76,7 @@ def test_restore_into_a_supabase_built_cluster_twice_and_with_clean(supabase_bui
     # recognised as a fresh managed project; without an option the restore refuses (nothing
     # changed), with --skip-existing it goes through without touching what is there.
     rc, refused = _restore(b, project)
-    assert rc == 2 and "--skip-existing" in refused["error"], refused
+    assert rc == 11 and "--skip-existing" in refused["error"], refused
     rc, second = _restore(b, project, "--skip-existing")
     assert rc == 0, second
     user_tables_equal()
