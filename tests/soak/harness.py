@@ -56,7 +56,7 @@ DUMP_CODES = {6, 7}  # lock wait timed out / an object changed or vanished under
 PROXY_DUMP_CODES = {3, 7}  # cannot connect / connection lost or stalled
 PROXY_RESTORE_CODES = {3, 7}
 RUN_DEADLINE_S = 120.0
-KNOWN_UNNAMED = "cache lookup failed for relation"
+KNOWN_UNNAMED = ("cache lookup failed for relation", "could not open relation with OID")
 SCENARIOS = ("dump", "dump", "dump-batches", "proxy-dump", "proxy-restore", "kill-dump", "kill-restore")
 
 
@@ -259,7 +259,11 @@ class Soak:
             self._verify(self.out / name, what)
             return
         bad = one_error_line(proc.stderr, "pydump")
-        if bad is None and KNOWN_UNNAMED in proc.stderr:
+        if proc.code == 1 and "internal error: TypeError" in proc.stderr:
+            # a deparser returned NULL for an object concurrent DDL dropped after the snapshot
+            # (open item of issue 14, found by this soak): exit 1 instead of 7 naming the object
+            self.report.known["exit 1 (TypeError on a NULL definition) under concurrent DDL"] += 1
+        elif bad is None and any(k in proc.stderr for k in KNOWN_UNNAMED):
             # a relation dropped between the snapshot and its lock: a clean exit 7, but the
             # line gives an OID, not the name (open item of issue 14); counted, not hidden
             self.report.known["exit 7 naming an OID ('cache lookup failed'), not the object"] += 1
