@@ -42,7 +42,8 @@ class ExitCode(IntEnum):
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
     ExitCode.INTERNAL: "internal error (a bug: --debug shows the traceback)",
-    ExitCode.USAGE: "bad or conflicting options, unreadable category file, a value --encoding cannot convert",
+    ExitCode.USAGE: "bad or conflicting options, unreadable category file, a value --encoding cannot convert; "
+                    "pyrestore: a target server that cannot hold the backup (pg_cron's cron.database_name)",
     ExitCode.CONNECT: "cannot connect (wrong DSN, host, password, database)",
     ExitCode.PERMISSION: "pydump: permission denied (a table or sequence the role cannot read or lock)",
     ExitCode.OUTPUT: "pydump: output not writable, not a directory, or disk full",

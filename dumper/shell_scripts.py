@@ -52,7 +52,7 @@ require_empty_target() {{
     found="$(psql_target -tA -c "SELECT pg_catalog.string_agg(t, ', ') FROM (SELECT n.nspname || '.' || c.relname AS t FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p','v','m','S','f') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1 LIMIT 3) s")"
     if [ -n "$found" ]; then
         echo "{name}: the target is not empty ($found ...); psql cannot restore into it without stopping half-way: install pyrestore (pip install {dist}), which restores into an existing project; nothing was changed" >&2
-        exit 2
+        exit 11
     fi
 }}
 """
