@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import traceback
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from dumper import __version__

@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 
 from dumper.connect import connect, first_line as _first_line, wire_encoding
 from dumper.format.names import quote_literal, set_keywords
+from dumper.catalog.base import require_deparsed
 from dumper.errors import EncodingError, LockTimeout, PermissionDenied, ServerError, UsageError
 
 #: Client-only encodings (the server never stores text in them): a trailing byte of a
@@ -145,12 +146,18 @@ class Session:
         return text.encode(self.codec)
 
     # -- queries ------------------------------------------------------------------------------
-    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None, *,
+              deparsed: tuple[str, ...] = (), what: str = "object") -> list[dict[str, Any]]:
+        """Rows as dicts. ``deparsed``: columns that hold a ``pg_get_*def`` result and are never
+        NULL for an object that exists (see :func:`require_deparsed`)."""
         self.queries += 1
         try:
             with self.conn.cursor(row_factory=dict_row) as cur:
                 cur.execute(sql, params)
-                return cur.fetchall()
+                rows = cur.fetchall()
+            if deparsed:
+                require_deparsed(rows, deparsed, what)
+            return rows
         except psycopg.errors.InsufficientPrivilege as e:
             raise PermissionDenied(_first_line(e)) from None
         except CONVERSION_ERRORS as e:
@@ -233,3 +240,4 @@ class Session:
             self.conn.close()
         except Exception:
             pass
+

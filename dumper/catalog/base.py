@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dumper.errors import ServerError
+
 # Schemas that are never dumped: the system's own.
 SYSTEM_SCHEMA_SQL = "({n}.nspname NOT IN ('pg_catalog', 'information_schema') AND {n}.nspname !~ '^pg_(toast|temp_|toast_temp_)')"
 
@@ -136,3 +138,20 @@ def acl_columns(acl_col: str, code_sql: str | None, owner_col: str = "") -> str:
         f"{acl_sql(acl_col)} AS acl, ({acl_col} IS NULL OR {acl_col} = {default}) AS acl_is_default, "
         f"CASE WHEN {acl_col} <> {default} THEN {acl_sql(default)} END AS acl_base"
     )
+
+
+def require_deparsed(rows: list[dict[str, Any]], columns: tuple[str, ...], what: str) -> None:
+    """Stop with exit 7, naming the object, when a server deparser returned NULL.
+
+    The ``pg_get_*def`` functions read the live catalog, not the dump's snapshot: an object
+    the snapshot still shows but another session dropped since (a function, a view's rule, a
+    trigger) deparses to NULL. Dumping it as an empty definition would write a broken script,
+    and using it as text crashed; the backup instead fails in one line that says what changed,
+    and a rerun (with ``--lock-wait-timeout``, or when the schema is quiet) succeeds."""
+    for row in rows:
+        for col in columns:
+            if row.get(col) is None:
+                name = row.get("identity") or ".".join(str(row[k]) for k in ("schema", "name") if row.get(k)) \
+                    or f"oid {row.get('oid')}"
+                raise ServerError(f"{what} {name} was dropped or changed by another session while the dump ran "
+                                  "(the server could not deparse it); run the backup again")

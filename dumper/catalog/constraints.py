@@ -55,6 +55,7 @@ def read_constraints(s: Session, table_oids: list[int]) -> list[Constraint]:
          ORDER BY c.conrelid, c.conname
         """,
         (table_oids,),
+        deparsed=("definition",), what="constraint",
     )
     return [
         Constraint(
@@ -90,6 +91,7 @@ def read_indexes(s: Session, table_oids: list[int]) -> list[Index]:
          ORDER BY n.nspname, ic.relname
         """,
         (table_oids,),
+        deparsed=("definition",), what="index",
     )
     return [
         Index(

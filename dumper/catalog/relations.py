@@ -18,6 +18,7 @@ from dumper.catalog.base import (
     identity_sql,
     make_acl,
     not_extension_member,
+    require_deparsed,
     user_schema,
 )
 
@@ -234,6 +235,8 @@ def read_details(s: Session, rels: list[Relation]) -> None:
         (oids,),
     ):
         rel = by_oid[r["oid"]]
+        if rel.kind in ("v", "m"):
+            require_deparsed([{**r, "identity": rel.identity}], ("viewdef",), "view")
         rel.partkey, rel.partbound, rel.viewdef = r["partkey"], r["partbound"], r["viewdef"]
         rel.server, rel.ftoptions, rel.replident_index = r["server"], r["ftoptions"], r["replident_index"]
     seqs = [r for r in rels if r.kind == "S"]

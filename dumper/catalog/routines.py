@@ -42,7 +42,8 @@ def read_routines(s: Session) -> list[Routine]:
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_proc'::pg_catalog.regclass
                             AND d.objid = p.oid AND d.deptype = 'i')
          ORDER BY n.nspname, p.proname, 7
-        """
+        """,
+        deparsed=("definition",), what="function",
     )
     return [
         Routine(

@@ -40,6 +40,7 @@ def read_statistics(s: Session, table_oids: list[int]) -> list[StatisticsObject]
          ORDER BY n.nspname, s.stxname
         """,
         (table_oids,),
+        deparsed=("definition",), what="statistics object",
     )
     return [
         StatisticsObject(

@@ -82,6 +82,7 @@ def read_triggers(s: Session, table_oids: list[int]) -> list[Trigger]:
          ORDER BY n.nspname, c.relname, t.tgname
         """,
         (table_oids,),
+        deparsed=("definition",), what="trigger",
     )
     return [
         Trigger(
@@ -110,6 +111,7 @@ def read_rules(s: Session, table_oids: list[int]) -> list[Rule]:
          ORDER BY n.nspname, c.relname, r.rulename
         """,
         (table_oids,),
+        deparsed=("definition",), what="rule",
     )
     return [
         Rule(

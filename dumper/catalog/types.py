@@ -111,6 +111,7 @@ def read_types(s: Session) -> list[TypeDef]:
              ORDER BY c.contypid, c.conname
             """,
             (domains,),
+            deparsed=("def",), what="domain constraint",
         ):
             types[r["type"]].checks.append(DomainCheck(r["oid"], r["name"], r["def"], r["validated"]))
     composites = {t.relid: t for t in types.values() if t.kind == "c"}
