@@ -380,19 +380,11 @@ def assert_same_database(server: PgServer, src_dsn: str, dst_dsn: str,
         d = diff_statements(a, b, _dbname(src_dsn), _dbname(dst_dsn), "source", "copy")
         if d:
             problems.append("schema differs (pg_dump --schema-only):\n" + d)
-    ha, hb = table_hashes(src_dsn), table_hashes(dst_dsn)
-    if ha != hb:
-        lines = []
-        for key in sorted(set(ha) | set(hb)):
-            if ha.get(key) != hb.get(key):
-                lines.append(f"  {key}: source {ha.get(key)} / copy {hb.get(key)}")
-        problems.append("table contents differ:\n" + "\n".join(lines))
-    sa, sb = sequence_values(src_dsn), sequence_values(dst_dsn)
-    if sa != sb:
-        lines = []
-        for key in sorted(set(sa) | set(sb)):
-            if sa.get(key) != sb.get(key):
-                lines.append(f"  {key}: source {sa.get(key)} / copy {sb.get(key)}")
-        problems.append("sequence values differ:\n" + "\n".join(lines))
+    for what, read in (("table contents", table_hashes), ("sequence values", sequence_values)):
+        a_map, b_map = read(src_dsn), read(dst_dsn)
+        if a_map != b_map:
+            lines = [f"  {key}: source {a_map.get(key)} / copy {b_map.get(key)}"
+                     for key in sorted(set(a_map) | set(b_map)) if a_map.get(key) != b_map.get(key)]
+            problems.append(f"{what} differ:\n" + "\n".join(lines))
     if problems:
         raise AssertionError("databases differ\n" + "\n\n".join(problems))

@@ -94,17 +94,8 @@ def _binary_version(bindir: Path) -> int | None:
 
 
 def pgserver_bindir() -> Path | None:
-    """The ``pgserver`` package's bin dir, without importing it (importing has side effects)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("pgserver")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
-        bindir = Path(loc) / "pginstall" / "bin"
-        if (bindir / "postgres").exists():
-            return bindir
-    return None
+    """The ``pgserver`` package's bin dir (its bundled PostgreSQL 16)."""
+    return registry_servers.wheel_bindir("pgserver", "postgres")
 
 
 def system_bindirs() -> list[Path]:

