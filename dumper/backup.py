@@ -109,6 +109,9 @@ class _Signals:
 
 
 def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -> Result:
+    """Check the output directory, write the backup under ``.NAME.partial`` and rename it into
+    place (:func:`_write_and_publish`); on any failure undo what was done (:func:`_abort`) and
+    report it; on success apply ``--keep`` and return the summary (:func:`_succeeded`)."""
     started = dt.datetime.now().astimezone()
     t0 = time.monotonic()
     warnings: list[str] = []
@@ -118,6 +121,32 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
         warn(msg)
 
     out_parent = plan.out_dir
+    _check_out_dir(out_parent)
+    name = layout.new_backup_name(out_parent, started)
+    final = out_parent / name
+    att = _Attempt(out_parent / layout.partial_name(name))
+    reporter = Reporter(plan.dsn, BACKUP_ARTIFACT, __version__, enabled=plan.report, warn=warning,
+                        application_name="pydump-report", retry_failed=True)
+    old_umask = os.umask(0o077)
+    try:
+        with _Signals():
+            meta = _write_and_publish(plan, att, final, reporter, progress, warning, warnings, started, t0)
+    except BaseException as e:
+        err = att.abort(e)
+        os.umask(old_umask)
+        if not isinstance(err, ConnectError):  # the report would use the DSN that just failed: one line, not two
+            reporter.completed(False, {"error": str(err)[:500], "mode": plan.mode})
+        if err is not e:
+            raise err from None
+        raise
+    assert att.partial_lock is not None
+    os.close(att.partial_lock)
+    os.umask(old_umask)
+    return _succeeded(plan, reporter, final, meta, started, warnings, warning)
+
+
+def _check_out_dir(out_parent: Path) -> None:
+    """The parent of the backups: created (0700) if missing, and writable."""
     try:
         if out_parent.exists() and not out_parent.is_dir():
             raise OutputError(f"--out {out_parent} exists and is not a directory")
@@ -128,64 +157,71 @@ def run_backup(plan: Plan, *, progress: Progress, warn: Callable[[str], None]) -
         raise output_error(e, out_parent) from None
     if not os.access(out_parent, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write into {out_parent}: permission denied")
-    name = layout.new_backup_name(out_parent, started)
-    tmp = out_parent / layout.partial_name(name)
-    final = out_parent / name
-    reporter = Reporter(plan.dsn, BACKUP_ARTIFACT, __version__, enabled=plan.report, warn=warning,
-                        application_name="pydump-report", retry_failed=True)
-    old_umask = os.umask(0o077)
-    open_files: list[Any] = []
+
+
+@dataclass
+class _Attempt:
+    """What a run that fails has to undo: open files, the session, its ``.partial`` and its lock."""
+
+    tmp: Path
+    open_files: list[Any] = field(default_factory=list)
     session: Session | None = None
     partial_lock: int | None = None
-    try:
-        with _Signals():
-            try:
-                # removes the .partial directories of killed runs; ours stays locked until done
-                partial_lock, stale = layout.claim_partial(out_parent, tmp)
-                (tmp / layout.DATA_DIR).mkdir(mode=0o700)
-            except OSError as e:
-                raise output_error(e, tmp) from None
-            # housekeeping, recorded in metadata.json, not printed: a failed run keeps its one line
-            warnings.extend(f"removed {_display_path(p)}, left by a pydump run that was killed" for p in stale)
-            session = Session(plan.dsn, encoding=plan.options.get("encoding"))
-            reporter.invoked({"mode": plan.mode, "options": plan.options})
-            meta = _dump(plan, session, tmp, progress, warning, open_files)
-            session.close()
-            session = None
-            finished = dt.datetime.now().astimezone()
-            duration = round(time.monotonic() - t0, 3)
-            meta.update(started_at=started.isoformat(), finished_at=finished.isoformat(), duration_s=duration)
-            meta["warnings"] = warnings
-            _finish_directory(tmp, meta)
-            os.rename(tmp, final)
-            try:
-                _fsync_dir(out_parent)
-            except OSError:
-                os.rename(final, tmp)  # the rename may not survive a crash: not a complete backup
-                raise
-    except BaseException as e:
-        for f in open_files:
+
+    def abort(self, e: BaseException) -> BaseException:
+        """Undo the attempt; the error to raise (``e``, or the one-line error it stands for)."""
+        for f in self.open_files:
             f.abort()
-        if session is not None:
-            session.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        if partial_lock is not None:
-            os.close(partial_lock)
-        os.umask(old_umask)
-        err = e
+        if self.session is not None:
+            self.session.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.partial_lock is not None:
+            os.close(self.partial_lock)
         if isinstance(e, KeyboardInterrupt):
-            err = Interrupted("interrupted; the partial backup was removed")
+            return Interrupted("interrupted; the partial backup was removed")
         if isinstance(e, OSError):
-            err = output_error(e, tmp)
-        if not isinstance(err, ConnectError):  # the report would use the DSN that just failed: one line, not two
-            reporter.completed(False, {"error": str(err)[:500], "mode": plan.mode})
-        if err is not e:
-            raise err from None
+            return output_error(e, self.tmp)
+        return e
+
+
+def _write_and_publish(plan: Plan, att: _Attempt, final: Path, reporter: Reporter, progress: Progress,
+                       warning: Callable[[str], None], warnings: list[str], started: dt.datetime,
+                       t0: float) -> dict[str, Any]:
+    """Claim the ``.partial`` directory, dump into it, list and fsync its files, rename it to
+    ``final``; metadata.json's content."""
+    tmp, out_parent = att.tmp, final.parent
+    try:
+        # removes the .partial directories of killed runs; ours stays locked until done
+        att.partial_lock, stale = layout.claim_partial(out_parent, tmp)
+        (tmp / layout.DATA_DIR).mkdir(mode=0o700)
+    except OSError as e:
+        raise output_error(e, tmp) from None
+    # housekeeping, recorded in metadata.json, not printed: a failed run keeps its one line
+    warnings.extend(f"removed {_display_path(p)}, left by a pydump run that was killed" for p in stale)
+    att.session = Session(plan.dsn, encoding=plan.options.get("encoding"))
+    reporter.invoked({"mode": plan.mode, "options": plan.options})
+    meta = _dump(plan, att.session, tmp, progress, warning, att.open_files)
+    att.session.close()
+    att.session = None
+    finished = dt.datetime.now().astimezone()
+    meta.update(started_at=started.isoformat(), finished_at=finished.isoformat(),
+                duration_s=round(time.monotonic() - t0, 3))
+    meta["warnings"] = warnings
+    _finish_directory(tmp, meta)
+    os.rename(tmp, final)
+    try:
+        _fsync_dir(out_parent)
+    except OSError:
+        os.rename(final, tmp)  # the rename may not survive a crash: not a complete backup
         raise
-    os.close(partial_lock)
-    os.umask(old_umask)
+    return meta
+
+
+def _succeeded(plan: Plan, reporter: Reporter, final: Path, meta: dict[str, Any], started: dt.datetime,
+               warnings: list[str], warning: Callable[[str], None]) -> Result:
+    """After the rename: ``--keep``, the summary and the self-report row."""
     if plan.keep:
-        for p in prune_backups(out_parent, plan.keep, final):
+        for p in prune_backups(final.parent, plan.keep, final):
             warning(f"--keep {plan.keep}: removed old backup {_display_path(p)}")
     dump_file = meta["dump_file"]
     summary = Summary(
