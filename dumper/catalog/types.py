@@ -27,6 +27,7 @@ class TypeDef(CatalogObject):
     base_type: str | None = None
     notnull: bool = False
     notnull_name: str | None = None  # 17+: a domain's NOT NULL is a named pg_constraint row
+    notnull_oid: int = 0  # that row's oid (its comment is COMMENT ON CONSTRAINT ... ON DOMAIN)
     default: str | None = None
     collation: str | None = None
     checks: list[DomainCheck] = field(default_factory=list)
@@ -43,10 +44,22 @@ class TypeDef(CatalogObject):
 
 
 def read_types(s: Session) -> list[TypeDef]:
+    """User-defined enum, domain, range and composite types, with their domain CHECKs and
+    composite attributes (one query each, the last two only when there is such a type)."""
+    types = _read_type_rows(s)
+    if not types:
+        return []
+    _read_domain_checks(s, types)
+    _read_composite_attributes(s, types)
+    return list(types.values())
+
+
+def _read_type_rows(s: Session) -> dict[int, TypeDef]:
     v = s.info.version_num
     multirange = "rg.rngmultitypid" if v >= 140000 else "0::oid"
     nn_name = ("(SELECT k.conname FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'n' LIMIT 1)"
                if v >= 170000 else "NULL::name")
+    nn_oid = nn_name.replace("k.conname", "k.oid") if v >= 170000 else "0::oid"
     rows = s.query(
         f"""
         SELECT t.oid, n.nspname AS schema, t.typname AS name, t.typtype AS kind,
@@ -56,7 +69,7 @@ def read_types(s: Session) -> list[TypeDef]:
                CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel FROM pg_catalog.pg_enum e
                                                      WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END AS labels,
                CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END AS base_type,
-               t.typnotnull AS notnull, {nn_name}::text AS notnull_name, pg_catalog.pg_get_expr(t.typdefaultbin, 0) AS default,
+               t.typnotnull AS notnull, {nn_name}::text AS notnull_name, {nn_oid} AS notnull_oid, pg_catalog.pg_get_expr(t.typdefaultbin, 0) AS default,
                CASE WHEN t.typcollation <> 0 AND t.typcollation <> bt.typcollation THEN
                     pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END AS collation,
                pg_catalog.format_type(rg.rngsubtype, NULL) AS range_subtype,
@@ -86,12 +99,12 @@ def read_types(s: Session) -> list[TypeDef]:
          ORDER BY n.nspname, t.typname
         """
     )
-    types = {
+    return {
         r["oid"]: TypeDef(
             ref=("pg_type", r["oid"]), schema=r["schema"], name=r["name"], owner=r["owner"],
             identity=r["identity"], acl=make_acl(r, "T"), oid=r["oid"], kind=r["kind"],
             labels=r["labels"] or [], base_type=r["base_type"], notnull=r["notnull"], default=r["default"],
-            notnull_name=r["notnull_name"],
+            notnull_name=r["notnull_name"], notnull_oid=r["notnull_oid"] or 0,
             collation=r["collation"], range_subtype=r["range_subtype"], range_opclass=r["range_opclass"],
             range_collation=r["range_collation"], range_canonical=r["range_canonical"],
             range_subdiff=r["range_subdiff"], multirange_name=r["multirange_name"], relid=r["relid"],
@@ -99,8 +112,9 @@ def read_types(s: Session) -> list[TypeDef]:
         )
         for r in rows
     }
-    if not types:
-        return []
+
+
+def _read_domain_checks(s: Session, types: dict[int, TypeDef]) -> None:
     domains = [t.oid for t in types.values() if t.kind == "d"]
     if domains:
         for r in s.query(
@@ -114,6 +128,9 @@ def read_types(s: Session) -> list[TypeDef]:
             deparsed=("def",), what="domain constraint",
         ):
             types[r["type"]].checks.append(DomainCheck(r["oid"], r["name"], r["def"], r["validated"]))
+
+
+def _read_composite_attributes(s: Session, types: dict[int, TypeDef]) -> None:
     composites = {t.relid: t for t in types.values() if t.kind == "c"}
     if composites:
         for r in s.query(
@@ -131,4 +148,3 @@ def read_types(s: Session) -> list[TypeDef]:
             (list(composites),),
         ):
             composites[r["rel"]].attributes.append((r["name"], r["type"], r["collation"]))
-    return list(types.values())

@@ -27,6 +27,8 @@ def build_types(ctx: BuildContext) -> None:
             late_entry.entry_deps.append(e)
         for chk in t.checks:  # so that COMMENT ON CONSTRAINT ... ON DOMAIN follows its constraint
             ctx.carriers[("pg_constraint", chk.oid)] = e if chk.validated else late_entry
+        if t.notnull_oid:  # 17+: the named NOT NULL row, and with it its comment
+            ctx.carriers[("pg_constraint", t.notnull_oid)] = e
 
 
 def build_base_types(ctx: BuildContext) -> None:
