@@ -38,7 +38,7 @@ def column_def(col: Column, *, include_default: bool, rel: Relation | None = Non
     parts = [quote_ident(col.name), col.type]
     if col.collation:
         parts.append(f"COLLATE {col.collation}")
-    if col.generated and col.default is not None:
+    if col.generated and col.default is not None and not _parent_generates(rel, col, parent_rels or []):
         parts.append(f"GENERATED ALWAYS AS ({col.default}) {_GENERATED[col.generated]}")
     elif include_default and col.default is not None:
         parts.append(f"DEFAULT {col.default}")
@@ -46,6 +46,14 @@ def column_def(col: Column, *, include_default: bool, rel: Relation | None = Non
     if nn:
         parts.append(nn)
     return " ".join(parts)
+
+
+def _parent_generates(rel: Relation | None, col: Column, parent_rels: list[Relation]) -> bool:
+    """An inheritance child's local column inherits a parent's identical generation expression,
+    and before 16 may not repeat it ("child column specifies generation expression"). Not a
+    partition: it is created on its own, then attached."""
+    return bool(col.inh_count) and not (rel is not None and rel.is_partition) and any(pc.name == col.name and pc.generated == col.generated and pc.default == col.default
+                                       for p in parent_rels for pc in p.columns)
 
 
 def notnull_clause(rel: Relation | None, col: Column, parent_rels: list[Relation]) -> str:
