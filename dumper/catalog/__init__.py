@@ -116,8 +116,9 @@ def read_catalog(
     returns the batches the lock-holding reads go through."""
     t0 = time.monotonic()
     cat = Catalog()
-    cat.schemas = [x for x in read_schemas(s) if keep_schema(x.name)]
-    schemas = {x.name for x in cat.schemas}
+    kept = [x for x in read_schemas(s) if keep_schema(x.name)]
+    cat.schemas = [x for x in kept if not x.ext_member]
+    schemas = {x.name for x in kept}  # an extension's schema: its members are not dumped, the rest is (pg_dump)
     cat.extensions = read_extensions(s)
     cat.relations = [r for r in list_relations(s) if r.schema in schemas and keep_relation(r)]
     t1 = time.monotonic()

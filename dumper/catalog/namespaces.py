@@ -21,6 +21,7 @@ class Schema(CatalogObject):
     builtin: bool = False  # public: exists in every new database, so never CREATEd
     owner_is_default: bool = False  # public owned by pg_database_owner, as a new 15+ database has it
     comment: str | None = None  # public only: its comment (others go through the comment pass)
+    ext_member: bool = False  # created by an extension: never dumped, but what else it holds is
 
 
 @dataclass
@@ -57,7 +58,7 @@ def read_schemas(s: Session) -> list[Schema]:
          ORDER BY n.nspname
         """
     )
-    return [_schema(r) for r in found if not r["ext_member"]]
+    return [_schema(r) for r in found]
 
 
 def _schema(r: dict) -> Schema:
@@ -72,7 +73,7 @@ def _schema(r: dict) -> Schema:
     return Schema(
         ref=("pg_namespace", r["oid"]), schema=None, name=r["name"], owner=r["owner"],
         identity=_q(r["name"]), acl=acl, oid=r["oid"], builtin=builtin,
-        owner_is_default=r["owner_is_default"], comment=r["comment"],
+        owner_is_default=r["owner_is_default"], comment=r["comment"], ext_member=r["ext_member"],
     )
 
 
