@@ -21,7 +21,7 @@ import pytest
 
 from tests.support import oracle
 from tests.support import pgtest
-from tests.support.helpers import REPO_ROOT as REPO, pydump
+from tests.support.helpers import REPO_ROOT as REPO, dbname, pydump
 
 pytestmark = pytest.mark.all_versions
 
@@ -108,12 +108,36 @@ FAMILIES: tuple[Family, ...] = (
     Family("publication (FOR ALL TABLES, publish = '')", "pgdump_catalogue", "PUBLICATION", r"cat_pub_nothing"),
     Family("publication tables, column lists, row filters, TABLES IN SCHEMA", "kinds", "PUBLICATION TABLE", r".", 15),
     Family("publication publish_generated_columns", "pgdump_catalogue_18", "PUBLICATION", r"cat18_pub_stored", 18),
-    Family("subscription (options, origin)", None, why="test_subscription_options_survive (a database with a subscription cannot be dropped)"),
-    Family("privileges on system objects (pg_init_privs)", None, why="owned by the privileges work (catalog/privileges.py)"),
-    Family("public schema owner, ACL and comment", None, why="owned by the privileges work (namespaces.py)"),
-    Family("NOT NULL constraints as catalog rows, virtual generated columns (18)", None,
-           why="owned by the PostgreSQL 18 catalog work"),
-    Family("databases and roles (pg_dumpall)", None, why="pg_dumpall's, not pg_dump's: pydump writes guarded roles only"),
+    Family("view and materialized view that need a primary key (GROUP BY it)", "pgdump_catalogue", "VIEW", r"cat\.per_account$"),
+    Family("materialized view that needs a primary key, populated", "pgdump_catalogue", "MATERIALIZED VIEW DATA", r"cat\.per_account_mv$"),
+    Family("function body (BEGIN ATOMIC) that needs a primary key", "pgdump_catalogue_14", "FUNCTION", r"cat14\.item_labels", 14),
+    Family("generated column in inheritance children (no columns / columns declared again)", "pgdump_catalogue", "TABLE", r"cat\.gen_child_local$"),
+    Family("foreign key on a partitioned table", "tables", "FK CONSTRAINT", r"parts\.by_list by_list_hash_ref_fkey"),
+    Family("column compression, extended statistics on expressions", "pg14", "STATISTICS", r"v14\.st_expr", 14),
+    Family("domain NOT NULL constraint with a name", "pg17", "DOMAIN", r"v17\.d_named$", 17),
+    Family("comment on a domain's NOT NULL constraint", "pgdump_catalogue_17", "COMMENT", r"domain constraint postcode_set", 17),
+    Family("NOT NULL constraints as catalog rows (names, NO INHERIT, NOT VALID, children)", "pg18", "CHECK CONSTRAINT", r"v18\.nn c_checked_later", 18),
+    Family("comment on a table's NOT NULL constraint", "pg18", "COMMENT", r"table constraint a_is_set", 18),
+    Family("virtual generated columns", "pg18", "TABLE", r"v18\.gen$", 18),
+    Family("PRIMARY KEY / UNIQUE ... WITHOUT OVERLAPS", "pg18", "CONSTRAINT", r"v18\.(rooms rooms_pk|booked booked_uq)", 18),
+    Family("privileges on system objects (pg_init_privs): functions, pg_proc columns, languages", "privileges", "ACL",
+           r"pg_catalog\.(FUNCTION pg_catalog\.pg_sleep|TABLE pg_catalog\.pg_proc|LANGUAGE plpgsql)"),
+    Family("built-in function given to another owner who revoked its own rights", "pgdump_catalogue", "ACL", r"pg_stat_reset"),
+    Family("public schema: another owner, the owner's rights revoked, no comment", "pgdump_catalogue_public", "COMMENT", r"^schema public$"),
+    Family("database without a public schema", "pgdump_catalogue_nopublic", "TABLE", r"elsewhere\.things$", 15,
+           why="12-14: pg_dump 18 prints a target's default public schema of those majors, which a source without one lacks"),
+    Family("subscription (options, origin, comment)", None,
+           why="test_subscription_options_survive (a database with a subscription cannot be dropped)"),
+    Family("extension members (test_pg_dump): not dumped; grants changed since, configuration rows, "
+           "objects of one's own in the extension's schema", None,
+           why="test_extension_members_are_not_dumped_but_what_changed_is (an extension of our own, installed by the test)"),
+    Family("table hash-partitioned on an enum, with a newline in its name", None,
+           why="test_hash_partitions_on_an_enum_restore: **open**, expected to fail (rows COPYed into partitions they no longer hash to)"),
+    Family("planner statistics (statistics_import, extended_statistics_import)", None,
+           why="not dumped, as by pg_dump 18 without --statistics (its default)"),
+    Family("databases, tablespaces, roles (pg_dumpall)", None, why="pg_dumpall's, not pg_dump's: pydump writes guarded roles only"),
+    Family("property graph and its grants", None, since=19, why="PostgreSQL 19 (devel) only: not applicable"),
+    Family("publication FOR ALL SEQUENCES / FOR ALL TABLES EXCEPT", None, since=19, why="PostgreSQL 19 (devel) only: not applicable"),
 )
 
 
@@ -122,7 +146,10 @@ def families_table() -> str:
     lines = ["| family (002_pg_dump.pl) | fixture | entry kind | majors |", "|---|---|---|---|"]
     for f in FAMILIES:
         where = f"`{f.fixture}.sql`" if f.fixture else f"— {f.why}"
-        lines.append(f"| {f.name} | {where} | {f.kind or '—'} | {f.since}–18 |")
+        if f.fixture and f.why:
+            where += f" ({f.why})"
+        majors = f"{f.since}–18" if f.since <= 18 else f"{f.since} only"
+        lines.append(f"| {f.name} | {where} | {f.kind or '—'} | {majors} |")
     return "\n".join(lines) + "\n"
 
 
@@ -132,7 +159,13 @@ def test_every_family_reaches_the_dump_of_its_fixture(fixture_db, tmp_path: Path
     version = fixture_db.server.version
     missing: list[str] = []
     for fixture in sorted({f.fixture for f in FAMILIES if f.fixture and f.since <= version}):
-        toc = json.loads((pydump(fixture_db(fixture), tmp_path / fixture) / "toc.json").read_text())["entries"]
+        if pgtest.fixture_min_version(pgtest.fixture_path(fixture)) > version:
+            continue
+        try:
+            dsn = fixture_db(fixture)
+        except pytest.skip.Exception:  # a contrib extension it needs is missing here: the others still count
+            continue
+        toc = json.loads((pydump(dsn, tmp_path / fixture) / "toc.json").read_text())["entries"]
         seen = [(e["kind"], f"{e['schema']}.{e['name']}" if e["schema"] else e["name"]) for e in toc]
         for f in FAMILIES:
             if f.fixture == fixture and f.since <= version:
@@ -184,6 +217,7 @@ def test_subscription_options_survive(make_db, tmp_path: Path) -> None:
                             f"WITH ({', '.join(['connect = false', 'synchronous_commit = local'] + opts)})")
         pgtest.run_sql(src, f"CREATE SUBSCRIPTION cat_sub_{tag}_b CONNECTION '{conn}' PUBLICATION p1, p2 "
                             "WITH (connect = false, slot_name = 'cat_slot')")
+        pgtest.run_sql(src, f"COMMENT ON SUBSCRIPTION cat_sub_{tag}_b IS 'a comment on a subscription'")
         if v >= 16:
             pgtest.run_sql(src, f"CREATE SUBSCRIPTION cat_sub_{tag}_c CONNECTION '{conn}' PUBLICATION p1 "
                                 "WITH (connect = false, streaming = parallel, origin = any)")
@@ -191,6 +225,7 @@ def test_subscription_options_survive(make_db, tmp_path: Path) -> None:
         script = gzip.decompress((backup / "backup.sql.gz").read_bytes()).decode()
         if v >= 14:
             assert "streaming = off" in script  # the default of 14-17, not of 18: written
+        assert f"COMMENT ON SUBSCRIPTION cat_sub_{tag}_b IS 'a comment on a subscription';" in script
         dst = make_db("sub_copy")
         dbs.append(dst)
         oracle.psql_replay(server, dst, backup / "backup.sql.gz")
@@ -199,6 +234,141 @@ def test_subscription_options_survive(make_db, tmp_path: Path) -> None:
     finally:
         for dsn in dbs:
             _drop_subscriptions(dsn)
+
+
+def test_initdb_object_acl_never_names_its_dump_time_owner(fixture_db, tmp_path: Path) -> None:
+    """pg_stat_reset() handed to cat_user, who revoked its own right to run it: owners of initdb
+    objects are never dumped, so its ACL is written against the bootstrap superuser (as pg_dump
+    does) and no statement about it names cat_user."""
+    b = pydump(fixture_db("pgdump_catalogue"), tmp_path / "out")
+    script = gzip.decompress((b / "backup.sql.gz").read_bytes()).decode()
+    lines = [ln for ln in script.splitlines() if "pg_stat_reset" in ln and not ln.startswith("--")]
+    assert lines and not [ln for ln in lines if "cat_user" in ln], lines
+
+
+# ------------------------------------------------------------------ test_pg_dump's extension
+# src/test/modules/test_pg_dump installs an extension whose members carry grants of their own;
+# its tests expect no member to be dumped, only what changed after CREATE EXTENSION (grants
+# compared with pg_init_privs), a configuration table's and sequence's contents, and the user's
+# own objects in the extension's schema. No extension shipped with the test servers has that
+# shape, so this one (our own SQL) is written into the server's extension directory.
+
+EXT_CONTROL = """comment = 'pydump test: extension members of every kind, with initial privileges'
+default_version = '1.0'
+relocatable = false
+"""
+
+EXT_SCRIPT = """
+CREATE TABLE @extschema@.catext_items (id serial, qty integer CHECK (qty > 0));
+CREATE SEQUENCE @extschema@.catext_counter;
+CREATE SEQUENCE @extschema@.catext_kept_seq;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.catext_kept_seq', '');
+CREATE TABLE @extschema@.catext_settings (k text PRIMARY KEY, v text);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.catext_settings', '');
+CREATE SCHEMA catext_inner;
+CREATE TABLE catext_inner.things (a integer, b integer CHECK (b > 0));
+CREATE SEQUENCE catext_inner.things_seq;
+CREATE TYPE catext_inner.pair AS (x integer, y integer);
+CREATE FUNCTION catext_inner.one() RETURNS integer LANGUAGE sql AS 'SELECT 1';
+CREATE AGGREGATE catext_inner.total(int2) (SFUNC = int2_sum, STYPE = int8);
+CREATE ACCESS METHOD catext_btree TYPE INDEX HANDLER bthandler;
+GRANT SELECT ON @extschema@.catext_items TO cat_user;
+GRANT SELECT (id) ON @extschema@.catext_items TO PUBLIC;
+GRANT USAGE ON SEQUENCE @extschema@.catext_counter TO cat_user;
+GRANT SELECT ON catext_inner.things TO cat_user;
+GRANT USAGE ON TYPE catext_inner.pair TO cat_user;
+GRANT EXECUTE ON FUNCTION catext_inner.one() TO cat_user;
+GRANT EXECUTE ON FUNCTION catext_inner.total(int2) TO cat_user;
+"""
+
+
+def _install_catalogue_extension(dsn: str) -> None:
+    sharedir = pgtest.query(dsn, "SELECT setting FROM pg_catalog.pg_config WHERE name = 'SHAREDIR'")[0][0]
+    ext = Path(sharedir) / "extension"
+    (ext / "pydump_catext.control").write_text(EXT_CONTROL)
+    (ext / "pydump_catext--1.0.sql").write_text(EXT_SCRIPT)
+
+
+def test_extension_members_are_not_dumped_but_what_changed_is(make_db, tmp_path: Path) -> None:
+    """test_pg_dump's family: members (tables, sequences, a schema with a table, sequence, type,
+    function and aggregate, an index access method) come back with ``CREATE EXTENSION`` and are
+    never written; grants changed after it are; configuration contents are; the user's table in
+    the extension's schema is. Both replays give the source back by pg_dump 18's judgement."""
+    server = make_db.server
+    src = make_db("catext")
+    _install_catalogue_extension(src)
+    pgtest.run_sql(src, """
+        DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cat_user') THEN
+          CREATE ROLE cat_user NOLOGIN; END IF; END $$;
+        CREATE SCHEMA catext;
+        CREATE EXTENSION pydump_catext WITH SCHEMA catext;
+        REVOKE SELECT ON catext.catext_items FROM cat_user;
+        GRANT SELECT (qty) ON catext.catext_items TO cat_user;
+        REVOKE EXECUTE ON FUNCTION catext_inner.one() FROM PUBLIC;
+        GRANT USAGE ON SCHEMA catext_inner TO cat_user;
+        INSERT INTO catext.catext_settings VALUES ('mode', 'strict');
+        SELECT nextval('catext.catext_kept_seq'), nextval('catext.catext_kept_seq');
+        INSERT INTO catext.catext_items (qty) VALUES (3);
+        CREATE TABLE catext_inner.users_own (id integer PRIMARY KEY, pair catext_inner.pair);
+        INSERT INTO catext_inner.users_own VALUES (1, ROW(1, 2));
+    """)
+    b = pydump(src, tmp_path / "out")
+    script = gzip.decompress((b / "backup.sql.gz").read_bytes()).decode()
+    for member in ("TABLE catext.catext_items (", "SEQUENCE catext.catext_counter", "TABLE catext_inner.things",
+                   "SCHEMA catext_inner", "TYPE catext_inner.pair", "FUNCTION catext_inner.one",
+                   "AGGREGATE catext_inner.total", "ACCESS METHOD catext_btree"):
+        assert f"CREATE {member}" not in script, f"extension member written: CREATE {member}"
+    assert "GRANT SELECT(qty) ON TABLE catext.catext_items TO cat_user" in script.replace("SELECT (qty)", "SELECT(qty)")
+    assert "CREATE TABLE catext_inner.users_own" in script
+    ref = make_db("catext_psql")
+    oracle.psql_replay(server, ref, b / "backup.sql.gz")
+    oracle.assert_same_database(server, src, ref)
+    dst = make_db("catext_dst")
+    from restore.cli import main
+    assert main([str(b), dst, "--quiet", "--no-report"]) == 0
+    oracle.assert_same_database(server, src, dst)
+    # objects in an excluded schema are not dumped (pg_dump's exclude_dump_test_schema run)
+    excluded = gzip.decompress((pydump(src, tmp_path / "n", "-N", "catext_inner") / "backup.sql.gz").read_bytes()).decode()
+    assert "users_own" not in excluded and "catext.catext_settings" in excluded
+
+
+# ------------------------------------------------------------------ hash partitions on an enum
+@pytest.mark.xfail(strict=True, reason="open (issue 15): hash partitioning on an enum key hashes the labels' OIDs, "
+                                       "which a restore assigns anew; pydump COPYs each partition's rows into the "
+                                       "partition itself, where they may no longer belong (pg_dump loads them "
+                                       "through the partitioned table); needs the dumper and pyrestore's "
+                                       "per-table row count check to agree on it")
+def test_hash_partitions_on_an_enum_restore(make_db, tmp_path: Path) -> None:
+    """002_pg_dump.pl's 'newline of table name in comment' entry: a table hash-partitioned on an
+    enum (pg_dump's "unsafe" partitioning, loaded through the root) whose name holds a newline.
+    Rows may land in other partitions than in the source (as with pg_dump), so the rows are
+    compared through the partitioned table."""
+    server = make_db.server
+    src = make_db("enumhash")
+    pgtest.run_sql(src, """
+        CREATE SCHEMA ceh;
+        CREATE TYPE ceh.colour AS ENUM ('red', 'orange', 'yellow', 'green', 'blue', 'indigo', 'violet', 'black');
+        CREATE TABLE ceh.lights (c ceh.colour NOT NULL, n integer) PARTITION BY HASH (c);
+        CREATE TABLE ceh.lights_0 PARTITION OF ceh.lights FOR VALUES WITH (MODULUS 4, REMAINDER 0);
+        CREATE TABLE ceh.lights_1 PARTITION OF ceh.lights FOR VALUES WITH (MODULUS 4, REMAINDER 1);
+        CREATE TABLE ceh.lights_2 PARTITION OF ceh.lights FOR VALUES WITH (MODULUS 4, REMAINDER 2);
+        CREATE TABLE ceh.lights_3 PARTITION OF ceh.lights FOR VALUES WITH (MODULUS 4, REMAINDER 3);
+        INSERT INTO ceh.lights SELECT c, g FROM unnest(enum_range(NULL::ceh.colour)) c, generate_series(1, 2) g;
+        ALTER TABLE ceh.lights RENAME TO "lights
+on the road";
+    """)
+    rows = 'SELECT c::text, n FROM ceh."lights\non the road" ORDER BY 1, 2'  # the name holds a newline
+    b = pydump(src, tmp_path / "out")
+    ref = make_db("enumhash_psql")
+    prc, err = oracle.psql_replay(server, ref, b / "backup.sql.gz", check=False)
+    assert prc == 0, err[-2000:]
+    assert pgtest.query(ref, rows) == pgtest.query(src, rows)
+    assert not oracle.diff_statements(oracle.schema_dump(server, src), oracle.schema_dump(server, ref),
+                                      dbname(src), dbname(ref))
+    dst = make_db("enumhash_dst")
+    from restore.cli import main
+    assert main([str(b), dst, "--quiet", "--no-report"]) == 0
+    assert pgtest.query(dst, rows) == pgtest.query(src, rows)
 
 
 if __name__ == "__main__":
