@@ -116,7 +116,7 @@ class CompressedFile:
         self.bytes_out = 0
         self.sha = hashlib.sha256()  # on the writer thread; hashlib releases the GIL for big buffers
         self.error: BaseException | None = None
-        self._q: queue.Queue[bytes | _Splice | None] | None = None
+        self._q: queue.Queue[bytes | bytearray | _Splice | None] | None = None
         self._t: threading.Thread | None = None
         # The queue is bounded in bytes, not items: one COPY row can be many megabytes, and
         # 16 such "chunks" would be 16 rows' worth of memory.
@@ -128,7 +128,9 @@ class CompressedFile:
             self._t.start()
 
     # -- producer side --------------------------------------------------------------------
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
+        """Queue ``data`` for writing; a ``bytearray`` (a COPY chunk) becomes the writer's and
+        must not be changed afterwards."""
         if self.error is not None:
             self._raise()
         self.bytes_in += len(data)
@@ -150,11 +152,11 @@ class CompressedFile:
             self._raise()
         self._put(_Splice(path))
 
-    def _put(self, item: bytes | _Splice) -> None:
+    def _put(self, item: bytes | bytearray | _Splice) -> None:
         if self._q is None:
             self._consume(item)
             return
-        n = len(item) if isinstance(item, bytes) else 0
+        n = 0 if isinstance(item, _Splice) else len(item)
         with self._room:
             # Always admit one item into an empty queue, so a row larger than the budget passes.
             while self._queued and self._queued + n > _QUEUE_BYTES:
@@ -210,7 +212,7 @@ class CompressedFile:
                     break
                 if self.error is None:
                     self._consume(data)
-                if isinstance(data, bytes):
+                if not isinstance(data, _Splice):
                     with self._room:
                         self._queued -= len(data)
                         self._room.notify()
@@ -222,7 +224,7 @@ class CompressedFile:
                 self._queued = 0
                 self._room.notify_all()
 
-    def _consume(self, data: bytes | _Splice) -> None:
+    def _consume(self, data: bytes | bytearray | _Splice) -> None:
         if isinstance(data, _Splice):
             self._end_member()
             self.spliced = True  # these bytes bypass self.sha: the in-flight digest is void
@@ -254,7 +256,7 @@ class CompressedFile:
             os.fsync(self.fd)
         os.close(self.fd)
 
-    def _write_raw(self, out: bytes | memoryview) -> None:
+    def _write_raw(self, out: bytes | bytearray | memoryview) -> None:
         self.sha.update(out)
         view = memoryview(out)
         while view:
@@ -348,8 +350,8 @@ class CsvSink:
             self.file.write(csv_header(columns, encoding))
         self._carry = b""
 
-    def write(self, chunk: bytes) -> None:
-        data = self._carry + chunk if self._carry else chunk
+    def write(self, chunk: bytes | bytearray) -> None:
+        data = self._carry + chunk if self._carry else bytes(chunk)
         cut = data.rfind(b"\n") + 1
         self._carry = data[cut:]
         if cut:
