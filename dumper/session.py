@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from dumper.connect import connect, first_line as _first_line, wire_encoding
 from dumper.format.names import quote_literal, set_keywords
@@ -147,12 +147,14 @@ class Session:
 
     # -- queries ------------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None, *,
-              deparsed: tuple[str, ...] = (), what: str = "object") -> list[dict[str, Any]]:
+              deparsed: tuple[str, ...] = (), what: str = "object", tuples: bool = False) -> list[Any]:
         """Rows as dicts. ``deparsed``: columns that hold a ``pg_get_*def`` result and are never
-        NULL for an object that exists (see :func:`require_deparsed`)."""
+        NULL for an object that exists (see :func:`require_deparsed`). ``tuples``: rows as plain
+        tuples instead (built in C: several times cheaper for the large catalog reads; no
+        ``deparsed`` check then)."""
         self.queries += 1
         try:
-            with self.conn.cursor(row_factory=dict_row) as cur:
+            with self.conn.cursor(row_factory=tuple_row if tuples else dict_row) as cur:
                 cur.execute(sql, params)
                 rows = cur.fetchall()
             if deparsed:

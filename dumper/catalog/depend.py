@@ -25,17 +25,21 @@ class Dependencies:
 
 def read_dependencies(s: Session) -> Dependencies:
     deps = Dependencies()
-    for r in s.query(
-        """
-        SELECT d.classid::pg_catalog.regclass::text AS cls, d.objid,
-               d.refclassid::pg_catalog.regclass::text AS refcls, d.refobjid, d.deptype
-          FROM pg_catalog.pg_depend d
-         WHERE d.deptype IN ('n', 'a', 'i') AND d.objid >= 16384 AND d.refobjid >= 16384
-        """
-    ):
-        deps.edges.append(((r["cls"], r["objid"]), (r["refcls"], r["refobjid"]), r["deptype"]))
+    # The largest catalog read (several rows per table): plain tuples, no per-row dict.
+    deps.edges = [
+        ((cls, objid), (refcls, refobjid), deptype)
+        for cls, objid, refcls, refobjid, deptype in s.query(
+            """
+            SELECT d.classid::pg_catalog.regclass::text AS cls, d.objid,
+                   d.refclassid::pg_catalog.regclass::text AS refcls, d.refobjid, d.deptype
+              FROM pg_catalog.pg_depend d
+             WHERE d.deptype IN ('n', 'a', 'i') AND d.objid >= 16384 AND d.refobjid >= 16384
+            """,
+            tuples=True,
+        )
+    ]
     # Objects carried by another object's entry.
-    for r in s.query(
+    for cls, objid, tocls, toobj in s.query(
         """
         SELECT 'pg_rewrite' AS cls, r.oid AS objid, 'pg_class' AS tocls, r.ev_class AS toobj
           FROM pg_catalog.pg_rewrite r WHERE r.rulename = '_RETURN' AND r.oid >= 16384
@@ -74,7 +78,8 @@ def read_dependencies(s: Session) -> Dependencies:
         """
             if s.info.version_num >= 140000
             else ""
-        )
+        ),
+        tuples=True,
     ):
-        deps.aliases[(r["cls"], r["objid"])] = (r["tocls"], r["toobj"])
+        deps.aliases[(cls, objid)] = (tocls, toobj)
     return deps

@@ -161,6 +161,27 @@ def _qualified(n: str, name: str) -> str:
     return f"pg_catalog.quote_ident({n}.nspname) || '.' || pg_catalog.quote_ident({name})"
 
 
+def _candidate(classid: str, oid: str, builtin: str) -> str:
+    """Only what the final filter of :func:`read_initial_acls` can keep: system objects,
+    extension members and objects with a ``pg_init_privs`` row. Without it every user table,
+    column and type is joined and named first (most of the query's time at 10,000 tables)."""
+    return (
+        f"({builtin} OR {oid} IN (SELECT xd.objid FROM pg_catalog.pg_depend xd"
+        f" WHERE xd.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND xd.deptype = 'e'"
+        f" AND xd.classid = '{classid}'::pg_catalog.regclass)"
+        f" OR {oid} IN (SELECT xi.objoid FROM pg_catalog.pg_init_privs xi"
+        f" WHERE xi.classoid = '{classid}'::pg_catalog.regclass))"
+    )
+
+
+def _acl_or_initial(acl: str, classid: str, oid: str) -> str:
+    """Also necessary for the final filter: an ACL, or a ``pg_init_privs`` row (a NULL ACL with
+    neither is the default and never differs). Cheap enough to filter ``pg_attribute`` before
+    its join with ``pg_class``."""
+    return (f"({acl} IS NOT NULL OR {oid} IN (SELECT xa.objoid FROM pg_catalog.pg_init_privs xa"
+            f" WHERE xa.classoid = '{classid}'::pg_catalog.regclass))")
+
+
 # Every object that can hold privileges and be made by CREATE EXTENSION or by initdb:
 # (classoid, oid, subid, GRANT keyword, target, column, owner oid, acldefault code or NULL
 # for columns, ACL, system object?). Array types, table row types and multiranges are left
@@ -172,22 +193,24 @@ SELECT 'pg_class'::pg_catalog.regclass AS classoid, c.oid, 0 AS subid,
        (CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::"char" AS code, c.relacl AS acl,
        n.nspname = 'pg_catalog' AS builtin
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {rel_candidate}
 UNION ALL
 SELECT 'pg_class'::pg_catalog.regclass, c.oid, a.attnum, 'TABLE', {rel}, pg_catalog.quote_ident(a.attname),
        c.relowner, NULL, a.attacl, n.nspname = 'pg_catalog'
   FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped AND {rel_candidate}
+   AND {att_acl}
 UNION ALL
 SELECT 'pg_proc'::pg_catalog.regclass, p.oid, 0, CASE WHEN p.prokind = 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
        {sig}, NULL, p.proowner, 'f', p.proacl, n.nspname = 'pg_catalog'
   FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+ WHERE {proc_candidate}
 UNION ALL
 SELECT 'pg_type'::pg_catalog.regclass, t.oid, 0, 'TYPE', {typ}, NULL, t.typowner, 'T', t.typacl,
        n.nspname = 'pg_catalog'
   FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
- WHERE t.typtype <> 'm'
+ WHERE t.typtype <> 'm' AND {type_candidate}
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid)
    AND (t.typrelid = 0 OR (SELECT r.relkind FROM pg_catalog.pg_class r WHERE r.oid = t.typrelid) = 'c')
 UNION ALL
@@ -206,7 +229,12 @@ UNION ALL
 SELECT 'pg_foreign_server'::pg_catalog.regclass, s.oid, 0, 'FOREIGN SERVER', pg_catalog.quote_ident(s.srvname), NULL,
        s.srvowner, 'S', s.srvacl, false
   FROM pg_catalog.pg_foreign_server s
-""".format(rel=_qualified("n", "c.relname"), sig=_signature("p", "n"), typ=_qualified("n", "t.typname"))
+""".format(rel=_qualified("n", "c.relname"), sig=_signature("p", "n"), typ=_qualified("n", "t.typname"),
+           att_acl=_acl_or_initial("a.attacl", "pg_class", "a.attrelid"),
+           rel_candidate=_candidate("pg_class", "c.oid", "c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace"),
+           proc_candidate=_candidate("pg_proc", "p.oid", "p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace"),
+           type_candidate=_candidate("pg_type", "t.oid", "t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace")
+           + " AND " + _acl_or_initial("t.typacl", "pg_type", "t.oid"))
 
 # NULL for a column (no privileges): an empty array literal has no dimension, and aclexplode()
 # refuses it.
