@@ -46,14 +46,24 @@ def set_keywords(words: set[str] | frozenset[str]) -> None:
     """Install the server's non-unreserved keywords (``catcode <> 'U'``) for this process."""
     global _keywords
     _keywords = frozenset(words)
+    _quoted.clear()
+    _canonical.clear()
 
 
 # -- SQL quoting ---------------------------------------------------------------------------
+# name -> quoted name under the current keyword list: a dump quotes the same few names (schemas,
+# tables, columns) hundreds of thousands of times at 10,000 tables.
+_quoted: dict[str, str] = {}
+
+
 def quote_ident(name: str) -> str:
     """``name`` as the server's ``quote_ident`` would write it."""
-    if _SAFE.match(name) and name not in _keywords:
-        return name
-    return '"' + name.replace('"', '""') + '"'
+    q = _quoted.get(name)
+    if q is None:
+        q = name if _SAFE.match(name) and name not in _keywords else '"' + name.replace('"', '""') + '"'
+        if len(_quoted) < 1_000_000:
+            _quoted[name] = q
+    return q
 
 
 def qualify(schema: str | None, name: str) -> str:
@@ -132,8 +142,16 @@ def canonical_key(key: str) -> str:
     server; a newer server's keywords, or a backup written by another version of pydump, may
     quote a name that this process would leave bare. Comparing keys as parsed names, never as
     strings, makes every quoting rule agree (``public."order"`` == ``public.order``)."""
-    schema, name = split_qualified(key)
-    return name if schema is None else table_key(schema, name)
+    c = _canonical.get(key)
+    if c is None:
+        schema, name = split_qualified(key)
+        c = name if schema is None else table_key(schema, name)
+        if len(_canonical) < 1_000_000:
+            _canonical[key] = c
+    return c
+
+
+_canonical: dict[str, str] = {}  # key -> canonical key under the current keyword list
 
 
 # -- CSV file names ------------------------------------------------------------------------
