@@ -55,7 +55,12 @@ def _q(alias: str, col: str) -> str:
 
 
 def read_text_search(s: Session) -> tuple[list[TSParser], list[TSTemplate], list[TSDictionary], list[TSConfig]]:
-    parsers = [
+    """Parsers, templates, dictionaries and configurations (with their token mappings)."""
+    return _parsers(s), _templates(s), _dictionaries(s), _configurations(s)
+
+
+def _parsers(s: Session) -> list[TSParser]:
+    return [
         TSParser(
             ref=("pg_ts_parser", r["oid"]), schema=r["schema"], name=r["name"], owner=None, identity=r["identity"],
             oid=r["oid"], start=r["start"], gettoken=r["gettoken"], end=r["end_"], lextypes=r["lextypes"],
@@ -72,7 +77,10 @@ def read_text_search(s: Session) -> tuple[list[TSParser], list[TSTemplate], list
             """
         )
     ]
-    templates = [
+
+
+def _templates(s: Session) -> list[TSTemplate]:
+    return [
         TSTemplate(
             ref=("pg_ts_template", r["oid"]), schema=r["schema"], name=r["name"], owner=None, identity=r["identity"],
             oid=r["oid"], init=r["init"], lexize=r["lexize"],
@@ -87,7 +95,10 @@ def read_text_search(s: Session) -> tuple[list[TSParser], list[TSTemplate], list
             """
         )
     ]
-    dicts = [
+
+
+def _dictionaries(s: Session) -> list[TSDictionary]:
+    return [
         TSDictionary(
             ref=("pg_ts_dict", r["oid"]), schema=r["schema"], name=r["name"], owner=r["owner"], identity=r["identity"],
             oid=r["oid"], template=r["template"], options=r["options"],
@@ -106,6 +117,9 @@ def read_text_search(s: Session) -> tuple[list[TSParser], list[TSTemplate], list
             """
         )
     ]
+
+
+def _configurations(s: Session) -> list[TSConfig]:
     configs = {
         r["oid"]: TSConfig(
             ref=("pg_ts_config", r["oid"]), schema=r["schema"], name=r["name"], owner=r["owner"], identity=r["identity"],
@@ -139,4 +153,4 @@ def read_text_search(s: Session) -> tuple[list[TSParser], list[TSTemplate], list
             (list(configs),),
         ):
             configs[r["mapcfg"]].mappings.append((r["token"], list(r["dicts"])))
-    return parsers, templates, dicts, list(configs.values())
+    return list(configs.values())
