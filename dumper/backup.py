@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import psycopg
@@ -24,6 +26,7 @@ from psycopg.conninfo import make_conninfo
 
 from dumper import __version__
 from dumper.catalog import read_catalog, versions
+from dumper.catalog.base import user_schema
 from dumper.data import copy_statement, stream_copy
 from dumper.entries import build_entries
 from dumper.errors import ConnectError, EncodingError, Interrupted, LockTimeout, OutputError, PermissionDenied, ServerError
@@ -265,6 +268,9 @@ class _LockState:
     needed: int = 0
     batches: locks.SnapshotBatches | None = None
     prints: locks.Fingerprints | None = None
+    #: every relation the snapshot listed in the dumped schemas, oid -> "table s.t": a server
+    #: error that gives only an OID is turned into a line that names it (:func:`_name_the_oid`)
+    names: dict[int, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"needed": self.needed, "batched": self.batches is not None}
@@ -301,12 +307,56 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
             raise locks.LockTableTooSmall(locks.too_many(st.needed, st.budget, full=True)) from None
         if "due to lock timeout" in text:
             raise LockTimeout(f"could not lock a table within --lock-wait-timeout: {text}") from None
+        named = _name_the_oid(text, st.names)
+        if named is not None:
+            raise named from None
         raise
     finally:
         if st.batches is not None:
             st.batches.close()
     meta["locks"] = st.as_json()
     return meta
+
+
+#: The server's errors for a relation that is gone from the live catalog although the dump's
+#: snapshot still lists it (another session dropped it before the dump could lock or read it):
+#: they give its OID, which tells a user nothing.
+_OID_GONE = re.compile(r"(?:cache lookup failed for relation|could not open relation with OID) (\d+)")
+_REL_KINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence",
+              "f": "foreign table", "i": "index", "I": "index"}
+
+
+def _relation_label(r: Any) -> str:
+    """``table public.t``: the kind and name of a relation as the snapshot listed it."""
+    return f"{_REL_KINDS.get(r.kind, 'relation')} {quote_ident(r.schema or '')}.{quote_ident(r.name)}"
+
+
+def _relation_names(s: Session) -> dict[int, str]:
+    """oid -> "table s.t" for every relation and index in user schemas, as the snapshot sees
+    them (plain columns: nothing here reads the live catalog, so nothing here can fail)."""
+    rows = s.query(f"""
+        SELECT c.oid, c.relkind AS kind, n.nspname AS schema, c.relname AS name
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I') AND {user_schema('n')}""")
+    return {r["oid"]: _relation_label(SimpleNamespace(**r)) for r in rows}
+
+
+def _vanished(label: str) -> ServerError:
+    return ServerError(f"{label} was dropped or changed by another session while the dump ran; run the backup again")
+
+
+def _name_the_oid(text: str, names: dict[int, str]) -> ServerError | None:
+    """The one line for a server error that gives a relation's OID: the kind and name the
+    snapshot listed for it (None: not such an error). An OID the dump never listed (a
+    relation outside the dumped schemas) stays in the line, with what happened."""
+    m = _OID_GONE.search(text)
+    if m is None:
+        return None
+    label = names.get(int(m.group(1)))
+    if label is None:
+        return ServerError(f"a relation was dropped by another session while the dump ran ({m.group(0)}); "
+                           "run the backup again")
+    return _vanished(label)
 
 
 @dataclass
@@ -356,6 +406,10 @@ class _Dump:
         t0 = time.monotonic()
         self.pool = _start_pool(self.plan, self.s, self.method, self.level, self.progress, self.warn, self.open_files)
         checks = self.check_server()
+        if self.s.info.version_num < 140000:
+            # before 14 the relation listing itself fails on a relation dropped since the snapshot
+            # (pg_identify_object: "cache lookup failed"): its name is read first, to be given
+            self.st.names.update(_relation_names(self.s))
         cat = read_catalog(self.s, self.plan.schema_included, self.keep_relation, self.lock)
         ordered = self.build_and_order(cat)
         catalog_s = time.monotonic() - t0
@@ -376,8 +430,13 @@ class _Dump:
         return _ServerChecks(newer, unknown)
 
     def keep_relation(self, r: Any) -> bool:
+        self.st.names[r.oid] = _relation_label(r)
         keep = self.plan.relation_wanted(r)
         if keep:
+            if r.identity is None:
+                # the snapshot lists it, the live catalog no longer has it: dropped since the
+                # snapshot (pg_identify_object gives NULL), so it can be neither locked nor read
+                raise _vanished(self.st.names[r.oid])
             self.kept.append(r)
         return keep
 

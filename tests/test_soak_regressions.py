@@ -7,17 +7,31 @@
    watchdog (dumper/connect.py) asks the server and shuts the dead socket down -> exit 7.
 3. pyrestore reported a connection lost outside a restore step as exit 1 "internal error" over
    three lines: now exit 7 and one line.
+4. A table dropped by another session after the dump's snapshot, before the dump listed the
+   relations: the snapshot lists it but the server can no longer name it (``pg_identify_object``
+   gives NULL), and pydump died with exit 1 ``TypeError`` while locking it: now exit 7, one line
+   naming the table from the snapshot.
+5. A view dropped by another session after the dump listed it, before its definition was read:
+   the server's error gave only an OID (``could not open relation with OID 12345``); now the
+   line names the view, as the snapshot listed it (before 14 the relation listing itself fails
+   with ``cache lookup failed for relation 12345`` in case 4: named the same way).
+6. An index dropped after the snapshot, before the table locks: its definition deparses to
+   NULL and the line named it ``index 12345`` (``::regclass`` of a relation that is gone); now
+   by its name in the snapshot.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.soak.proxy import FlakyProxy
-from tests.support.helpers import dump, pydump, run_pyrestore
+from tests.support.helpers import dbname, dump, dump_args, pydump, run_pyrestore, start_pydump
 
 
 def _error_lines(stderr: str, prog: str) -> list[str]:
@@ -83,3 +97,57 @@ def test_pyrestore_lost_connection_is_exit_7_in_one_line(make_db, run_sql, tmp_p
     assert run.returncode == 7, run.stderr
     lines = _error_lines(run.stderr, "pyrestore")
     assert len(lines) == 1 and lines[0].startswith("pyrestore: error: "), run.stderr
+
+
+def _dump_while_dropping(make_db, run_sql, out: Path, setup: str, hold_on: bytes, drop: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """pydump (through a proxy on 127.0.0.1) is held just before the query that contains
+    ``hold_on``, after its snapshot; another session runs ``drop`` and commits; then the
+    query goes on. pydump's exit code and stderr."""
+    src = make_db("vanish")
+    run_sql(src, setup)
+    server = make_db.server
+    proxy = FlakyProxy(server.port, "none", 0, hold_on=hold_on)
+    try:
+        proc = start_pydump(dump_args(server.dsn(dbname(src), tcp=True, port=proxy.port), out, "-j1"))
+        try:
+            assert proxy.held.wait(60), "pydump never sent the query to hold"
+            run_sql(src, drop)
+        finally:
+            proxy.release.set()
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        proxy.close()
+    return proc.returncode, err
+
+
+#: (what the source holds, the query pydump is held before, what another session drops then,
+#: what the error line must name): regressions 4, 5 and 6 of the module docstring
+DROPPED_AFTER_THE_SNAPSHOT = [
+    pytest.param("CREATE TABLE public.keep (id int); CREATE TABLE public.victim (id int PRIMARY KEY, v text);"
+                 " INSERT INTO public.victim VALUES (1, 'x');",
+                 b"AS populated",  # the query that lists the relations (dumper/catalog/relations.py)
+                 "DROP TABLE public.victim", "table public.victim", id="table-before-the-listing"),
+    pytest.param("CREATE TABLE public.base (id int PRIMARY KEY, v text);"
+                 " CREATE VIEW public.victim_v AS SELECT id, v FROM public.base;",
+                 b"pg_get_viewdef(c.oid)",  # the query that deparses the views, after the table locks
+                 "DROP VIEW public.victim_v", "view public.victim_v", id="view-before-its-definition"),
+    pytest.param("CREATE TABLE public.base (id int PRIMARY KEY, v text); CREATE INDEX victim_idx ON public.base (v);",
+                 b"LOCK TABLE",  # the snapshot lists the index; once it is gone the lock waits for nothing
+                 "DROP INDEX public.victim_idx", "index public.victim_idx", id="index-before-the-locks"),
+]
+
+
+@pytest.mark.parametrize("setup, hold_on, drop, label", DROPPED_AFTER_THE_SNAPSHOT)
+def test_relation_dropped_after_the_snapshot_is_named(make_db, run_sql, tmp_path: Path, setup: str,  # type: ignore[no-untyped-def]
+                                                      hold_on: bytes, drop: str, label: str) -> None:
+    out = tmp_path / "out"
+    code, err = _dump_while_dropping(make_db, run_sql, out, setup, hold_on, drop)
+    assert code == 7, err
+    lines = _error_lines(err, "pydump")
+    assert len(lines) == 1 and "Traceback" not in err, err
+    # the server may still have the dropped relation in its cache for a moment: then the lock,
+    # not the listing, finds it gone ('relation "public.victim" does not exist'), also named
+    assert f"{label} was dropped or changed by another session" in lines[0] \
+        or f'relation "{label.split()[-1]}" does not exist' in lines[0], err
+    assert not re.search(r"OID|relation \d+", lines[0]), err
+    assert not out.exists() or os.listdir(out) == []

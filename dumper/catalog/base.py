@@ -151,7 +151,8 @@ def require_deparsed(rows: list[dict[str, Any]], columns: tuple[str, ...], what:
     for row in rows:
         for col in columns:
             if row.get(col) is None:
-                name = row.get("identity") or ".".join(str(row[k]) for k in ("schema", "name") if row.get(k)) \
-                    or f"oid {row.get('oid')}"
+                name = row.get("identity")
+                if not name or str(name).isdigit():  # ::regclass::text of a relation gone since: its OID
+                    name = ".".join(str(row[k]) for k in ("schema", "name") if row.get(k)) or f"oid {row.get('oid')}"
                 raise ServerError(f"{what} {name} was dropped or changed by another session while the dump ran "
                                   "(the server could not deparse it); run the backup again")

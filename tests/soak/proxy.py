@@ -11,6 +11,10 @@ slow link. Each accepted connection draws its fate once, when the proxy is told 
 - ``slow``: forward in small chunks with a short sleep between them;
 - ``none``: forward.
 
+``hold_on`` (regression tests): the first chunk that contains these bytes (a query's text) is
+held until :attr:`FlakyProxy.release` is set; :attr:`FlakyProxy.held` is set meanwhile, so a
+test can change the database between two given queries of a tool.
+
 Threads, not asyncio: two per connection, every socket with a timeout so that every loop
 notices :meth:`FlakyProxy.close` within a second. Listens on 127.0.0.1 and connects only to
 127.0.0.1 (the server's port): it never touches any other address.
@@ -30,11 +34,15 @@ LOOPBACK = "127.0.0.1"
 class FlakyProxy:
     """``127.0.0.1:<port>`` forwarding to ``127.0.0.1:<upstream_port>`` with one fault mode."""
 
-    def __init__(self, upstream_port: int, mode: str, seed: int, after_bytes: int | None = None) -> None:
+    def __init__(self, upstream_port: int, mode: str, seed: int, after_bytes: int | None = None,
+                 hold_on: bytes | None = None) -> None:
         """``after_bytes``: fire the fault after exactly this many bytes (regression tests);
-        default a random point per connection."""
+        default a random point per connection. ``hold_on``: see the module docstring."""
         assert mode in ("none", "drop", "stall", "slow")
         self.after_bytes = after_bytes
+        self.hold_on = hold_on
+        self.held = threading.Event()
+        self.release = threading.Event()
         self.upstream_port = upstream_port
         self.mode = mode
         self.rnd = random.Random(seed)
@@ -78,6 +86,7 @@ class FlakyProxy:
     def _pump(self, src: socket.socket, dst: socket.socket, state: dict[str, int | bool]) -> None:
         src.settimeout(0.5)
         chunk = 512 if self.mode == "slow" else 65536
+        tail = b""
         try:
             while not self.closed.is_set():
                 if state["fired"] and self.mode == "stall":
@@ -101,6 +110,13 @@ class FlakyProxy:
                     continue  # swallowed; nothing more flows either way
                 if self.mode == "slow":
                     time.sleep(0.001)
+                if self.hold_on is not None and not self.held.is_set():
+                    seen = tail + data  # the marker may straddle two reads
+                    tail = seen[-len(self.hold_on):]
+                    if self.hold_on in seen:
+                        self.held.set()
+                        while not self.release.wait(0.2) and not self.closed.is_set():
+                            pass
                 dst.sendall(data)
         except OSError:
             pass
