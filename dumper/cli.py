@@ -1,21 +1,31 @@
-"""``pydump``: argument parsing and exit codes, nothing else."""
+"""``pydump``: argument parsing and exit codes, nothing else.
+
+Start-up is what a CI job pays on every run (issue 11): this module imports only what parsing
+the command line needs (argparse, the exit codes); the category file is read when the parser
+is built, the plan, redaction, the dump itself and psycopg once the arguments are parsed, and
+a lone ``pydump --version`` answers before any parser is built.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import re
-import subprocess
 import sys
-import traceback
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from dumper import __version__
-from dumper.categories import CategoryMap, load as load_categories
 from dumper.errors import ExitCode, OneLineParser, ToolError, UsageError, exit_code_epilog
-from dumper.format import layout
-from dumper.plan import Patterns, Plan
-from dumper.redact import check_patterns
+
+if TYPE_CHECKING:
+    from dumper.categories import CategoryMap
+    from dumper.plan import Plan
+
+
+def load_categories(path: str | None) -> "CategoryMap":
+    """:func:`dumper.categories.load`, imported when a parser is built (tomllib, pathlib)."""
+    from dumper.categories import load
+
+    return load(path)
 
 EPILOG = exit_code_epilog() + """
 
@@ -134,6 +144,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
         raise UsageError("--jobs must be at least 1")
     if args.keep is not None and args.keep < 1:
         raise UsageError("--keep must be at least 1")
+    from dumper.format import layout
+    from dumper.plan import Patterns, Plan
+    from dumper.redact import check_patterns
+
     bad_redact = check_patterns(args.redact)
     if bad_redact:
         raise UsageError(f"--redact {bad_redact[0]!r}: name SCHEMA.TABLE.COLUMN (* wildcards allowed)")
@@ -207,6 +221,10 @@ def execute(argv: Sequence[str], *, warn: Callable[[str], None], progress: bool,
     """Run pydump on a command line without printing its result: the CLI and the Python API
     share this, so both return the same object and the same exit status. A failure's
     traceback goes to stderr under ``debug`` only; it never changes the status."""
+    import logging
+
+    from dumper.format import layout
+
     # psycopg logs "error ignored terminating <Copy>" when a connection dies mid-COPY; the
     # user gets our one-line error instead.
     logging.getLogger("psycopg").addHandler(logging.NullHandler())
@@ -253,12 +271,17 @@ def excluded_categories(meta: dict[str, Any]) -> list[tuple[str, int]]:
 
 def _traceback(debug: bool) -> None:
     if debug:
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: one line on stderr for a failure, one JSON object with --json."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # argparse's answer, without building the parser (start-up, issue 11)
+        sys.stdout.write(f"pydump {__version__}\n")
+        return 0
     json_out, debug, quiet = "--json" in argv, "--debug" in argv, "-q" in argv or "--quiet" in argv
     verify_dir = _verify_arg(argv)
     if verify_dir is not None:
@@ -303,6 +326,8 @@ def verify(backup_dir: str, *, json: bool, quiet: bool) -> int:
     the same interpreter and installation) because the dumper never imports the restorer:
     the two packages stay independent, joined only by :mod:`dumper.format`.
     """
+    import subprocess
+
     cmd = [sys.executable, "-m", "restore", "--check", backup_dir]
     cmd += (["--json"] if json else []) + (["--quiet"] if quiet else [])
     try:
