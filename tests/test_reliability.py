@@ -22,6 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.soak.load import app_schema
 from tests.support import oracle
 from tests.support import pgtest
 from tests.support.helpers import (PydumpRun, dump, dump_args, pydump, run_pydump, run_pyrestore,
@@ -68,28 +69,7 @@ TOTAL = ACCOUNTS * 1000
 INITIAL_PARENTS = 2000
 CHILDREN_PER_PARENT = 100  # 200k children
 
-LOAD_SCHEMA = f"""
-CREATE TABLE public.accounts (id int PRIMARY KEY, balance bigint NOT NULL);
-INSERT INTO public.accounts SELECT g, 1000 FROM generate_series(1, {ACCOUNTS}) g;
-CREATE TABLE public.parents (id bigserial PRIMARY KEY, n_children int NOT NULL, note text);
-CREATE TABLE public.children (
-    id bigserial PRIMARY KEY,
-    parent_id bigint NOT NULL REFERENCES public.parents (id) ON DELETE CASCADE,
-    payload text NOT NULL);
-CREATE INDEX children_parent_idx ON public.children (parent_id);
-CREATE TABLE public.events (id bigserial PRIMARY KEY, kind text NOT NULL, at timestamptz DEFAULT now());
--- one row per committed writer transaction: the exact totals right after that commit
-CREATE TABLE public.state_log (version bigint PRIMARY KEY, parents bigint NOT NULL,
-    children bigint NOT NULL, events bigint NOT NULL);
-INSERT INTO public.parents (n_children, note)
-    SELECT {CHILDREN_PER_PARENT}, 'p' || g FROM generate_series(1, {INITIAL_PARENTS}) g;
-INSERT INTO public.children (parent_id, payload)
-    SELECT p, md5(p::text || '-' || c) FROM generate_series(1, {INITIAL_PARENTS}) p,
-           generate_series(1, {CHILDREN_PER_PARENT}) c;
-INSERT INTO public.events (kind) SELECT 'seed' FROM generate_series(1, 1000);
-INSERT INTO public.state_log VALUES (0, {INITIAL_PARENTS}, {INITIAL_PARENTS * CHILDREN_PER_PARENT}, 1000);
-ANALYZE;
-"""
+LOAD_SCHEMA = app_schema(ACCOUNTS, INITIAL_PARENTS, CHILDREN_PER_PARENT, events=1000) + "ANALYZE;"
 
 
 class Writer(threading.Thread):

@@ -9,7 +9,9 @@ up, one scenario after another (a shuffled cycle, so every kind runs in a short 
 - ``dump``: ``-j1``/``-j2`` × gzip/zstd, ``--keep 3``, ``--lock-wait-timeout 2000``, default
   mode (``-N many``) or ``--lock-batches``.
 - ``proxy-dump`` / ``proxy-restore``: the same through :class:`FlakyProxy` (drop, stall, slow).
-- ``kill-dump``: SIGKILL of pydump at a random moment.
+- ``kill-dump``: SIGKILL of pydump at a random moment within a recent successful dump's
+  duration, the DDL session paused meanwhile (under it a dump can fail on its own first, and
+  the kill would land on nothing); the report counts the kills that landed mid-run.
 - ``kill-restore``: SIGKILL of pyrestore mid-restore, with and without ``--single-transaction``.
 
 What every pydump run must do, whatever happened: exit 0 with exactly one new complete backup
@@ -17,6 +19,7 @@ What every pydump run must do, whatever happened: exit 0 with exactly one new co
 one committed state of the writers' log), or exit with a documented code (6, 7; 3 through the
 proxy) and one ``pydump: error:`` line, leaving no new complete-looking directory, removing no
 complete backup and no ``.partial`` of its own; within its deadline (a hang is a finding).
+An exit 1 (a bug) or a line that gives an OID instead of naming the object is a finding too.
 Every violation is a *finding*; a complete backup that fails its check or its restore is
 *lost*. The soak passes when there are no findings.
 """
@@ -26,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -56,7 +60,9 @@ DUMP_CODES = {6, 7}  # lock wait timed out / an object changed or vanished under
 PROXY_DUMP_CODES = {3, 7}  # cannot connect / connection lost or stalled
 PROXY_RESTORE_CODES = {3, 7}
 RUN_DEADLINE_S = 120.0
-KNOWN_UNNAMED = ("cache lookup failed for relation", "could not open relation with OID")
+#: A line that gives an object's OID instead of its name: what the user cannot act on (the
+#: dumper names the relation from its snapshot catalog read, dumper/backup.py).
+OID_ONLY = re.compile(r"(cache lookup failed for relation|could not open relation with OID) \d+")
 SCENARIOS = ("dump", "dump", "dump-batches", "proxy-dump", "proxy-restore", "kill-dump", "kill-restore")
 
 
@@ -76,7 +82,8 @@ class Report:
     writer_commits: int = 0
     ddl_statements: int = 0
     findings: list[str] = field(default_factory=list)
-    known: Counter[str] = field(default_factory=Counter)
+    #: kill scenarios: runs, and kills that landed while the tool still ran
+    kills: Counter[str] = field(default_factory=Counter)
 
     def finding(self, text: str) -> None:
         self.findings.append(text)
@@ -94,8 +101,9 @@ class Report:
             f"  backups verified (pyrestore --check): {self.verified}",
             f"  restores verified (one committed state of the writers' log): {self.restores_verified}",
             f"  concurrent load: {self.writer_commits} writer commits, {self.ddl_statements} DDL statements",
+            f"  SIGKILLs landed mid-run: pydump {self.kills['pydump landed']} of {self.kills['pydump']} kill-dump runs,"
+            f" pyrestore {self.kills['pyrestore landed']} of {self.kills['pyrestore']} kill-restore runs",
             f"  lost: {self.lost}",
-            *([f"  known, not yet fixed: {fmt(self.known)}"] if self.known else []),
             f"  findings: {len(self.findings)}",
             *[f"    - {f}" for f in self.findings],
         ])
@@ -135,6 +143,12 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], deadline: float,
         return Proc(None, out, err, time.monotonic() - t0), killed
 
 
+def _last(stderr: str) -> str:
+    """The error line of a failed run (its last line: warnings come first), shortened."""
+    lines = stderr.strip().splitlines()
+    return lines[-1][:400] if lines else ""
+
+
 def one_error_line(stderr: str, prog: str) -> str | None:
     """None when stderr is exactly one ``PROG: error: ...`` line, else what is wrong."""
     # warnings may come first (--lock-batches announces itself); the error is one line, last
@@ -158,6 +172,9 @@ class Soak:
         self.out.mkdir(parents=True)
         self.env = pydump_env({"PYDUMP_STALL_TIMEOUT_S": STALL_S})
         self.n = 0
+        #: seconds of recent successful runs, per kind ("dump", "dump-batches", "restore"):
+        #: a kill is drawn within them, so it lands mid-run on this machine at its current load
+        self.took: dict[str, list[float]] = {"dump": [], "dump-batches": [], "restore": []}
 
     # ------------------------------------------------------------------ setup
 
@@ -182,8 +199,9 @@ class Soak:
             pgtest.run_sql(self.src, SCHEMA)
             pgtest.run_sql(self.src, filler_schema(FILLER_TABLES))
             budget = self.seconds + 2 * RUN_DEADLINE_S
+            self.ddl = DdlChurner(self.src, self.seed + 3, budget)
             sessions = [AppWriter(self.src, self.seed, budget), BenchWriter(self.src, self.seed + 1, budget),
-                        BenchWriter(self.src, self.seed + 2, budget), DdlChurner(self.src, self.seed + 3, budget)]
+                        BenchWriter(self.src, self.seed + 2, budget), self.ddl]
             for s in sessions:
                 s.start()
             t_end = time.monotonic() + self.seconds
@@ -233,7 +251,10 @@ class Soak:
         proc, killed = _run(pydump_cmd(args), self.work, self.env, RUN_DEADLINE_S, kill_after)
         after, partials_after = self._complete(), self._partials()
         new, removed = after - before, before - after
+        if kill_after is not None:
+            self.report.kills["pydump"] += 1
         if killed:
+            self.report.kills["pydump landed"] += 1
             self.report.faults["sigkill-pydump"] += 1
             self.report.exits["pydump killed"] += 1
             if new:
@@ -256,28 +277,32 @@ class Soak:
             if len(after) != min(3, len(before) + 1):
                 self.report.finding(f"{what}: --keep 3 left {len(after)} complete backups (had {len(before)})")
             self.report.complete += 1
+            self._took("dump-batches" if "--lock-batches" in args else "dump", proc.seconds)
             self._verify(self.out / name, what)
             return
         bad = one_error_line(proc.stderr, "pydump")
-        if proc.code == 1 and "internal error: TypeError" in proc.stderr:
-            # a deparser returned NULL for an object concurrent DDL dropped after the snapshot
-            # (open item of issue 14, found by this soak): exit 1 instead of 7 naming the object
-            self.report.known["exit 1 (TypeError on a NULL definition) under concurrent DDL"] += 1
-        elif bad is None and any(k in proc.stderr for k in KNOWN_UNNAMED):
-            # a relation dropped between the snapshot and its lock: a clean exit 7, but the
-            # line gives an OID, not the name (open item of issue 14); counted, not hidden
-            self.report.known["exit 7 naming an OID ('cache lookup failed'), not the object"] += 1
-        elif proc.code not in allowed:
-            self.report.finding(f"{what}: pydump exit {proc.code} (allowed {sorted(allowed)}): {proc.stderr.strip()[:300]!r}")
+        if proc.code not in allowed:
+            self.report.finding(f"{what}: pydump exit {proc.code} (allowed {sorted(allowed)}): {_last(proc.stderr)!r}")
         elif bad:
             self.report.finding(f"{what}: {bad}")
+        elif OID_ONLY.search(proc.stderr):
+            self.report.finding(f"{what}: the error names an OID, not the object: {_last(proc.stderr)!r}")
         if new:
             self.report.finding(f"{what}: failed run (exit {proc.code}) left a complete-looking backup {sorted(new)}")
         if removed:
             self.report.finding(f"{what}: failed run removed complete backups {sorted(removed)}")
         if partials_after - partials_before:
             self.report.finding(f"{what}: failed run left {sorted(partials_after - partials_before)}")
-        self.log(f"  {what}: exit {proc.code}: {proc.stderr.strip()[:200]}")
+        self.log(f"  {what}: exit {proc.code}: {_last(proc.stderr)}")
+
+    def _took(self, kind: str, seconds: float) -> None:
+        self.took[kind] = (self.took[kind] + [seconds])[-5:]
+
+    def _kill_at(self, kind: str, low: float) -> float:
+        """A random moment inside a run of ``kind``: up to 90% of its recent median duration."""
+        seen = sorted(self.took[kind])
+        typical = seen[len(seen) // 2] if seen else 2.5
+        return self.rnd.uniform(low, max(low * 2, 0.9 * typical))
 
     def _after_kill(self) -> None:
         """After a SIGKILL: `pyrestore --check latest` must find a complete backup (never the
@@ -314,6 +339,8 @@ class Soak:
             self.report.lost += 1
             self.report.finding(f"{what}: restore of {backup.name}: exit {proc.code}: {proc.stderr.strip()[:300]!r}")
             return
+        if extra is None:
+            self._took("restore", proc.seconds)
         ok, detail = check_restored(dst)
         if not ok:
             self.report.lost += 1
@@ -420,8 +447,12 @@ class Soak:
                                  ).fetchone()[0])  # type: ignore[index]
 
     def _kill_dump(self) -> None:
-        self._pydump(self._dump_args(self.src, batches=self.rnd.random() < 0.3), DUMP_CODES, "kill-dump",
-                     kill_after=self.rnd.uniform(0.05, 2.5))
+        """SIGKILL of pydump mid-dump. The DDL session is paused: under it a dump may fail on
+        its own (exit 7, an object dropped) before the kill, and the kill would test nothing."""
+        batches = self.rnd.random() < 0.3
+        with self.ddl.paused():
+            self._pydump(self._dump_args(self.src, batches=batches), DUMP_CODES, "kill-dump",
+                         kill_after=self._kill_at("dump-batches" if batches else "dump", 0.05))
 
     def _kill_restore(self) -> None:
         backup = self._latest()
@@ -433,14 +464,17 @@ class Soak:
         dst = self.server.create_database(dbname)
         args = [str(backup), dst, "--quiet", "--no-report"] + (["--single-transaction"] if single else [])
         proc, killed = _run(pyrestore_cmd(args), self.work, self.env, RUN_DEADLINE_S,
-                            kill_after=self.rnd.uniform(0.1, 2.0))
+                            kill_after=self._kill_at("restore", 0.1))
         what = f"kill-restore{' -1' if single else ''}"
+        self.report.kills["pyrestore"] += 1
         if killed:
+            self.report.kills["pyrestore landed"] += 1
             self.report.faults["sigkill-pyrestore"] += 1
             self.report.exits["pyrestore killed"] += 1
             self._recover(backup, dbname, single, what)
         elif proc.code == 0:
             self.report.exits["pyrestore 0"] += 1
+            self._took("restore", proc.seconds)
             ok, detail = check_restored(dst)
             if ok:
                 self.report.restores_verified += 1

@@ -24,7 +24,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import psycopg
 
@@ -34,9 +35,14 @@ PARENTS = 200
 CHILDREN_PER_PARENT = 10
 BRANCHES, TELLERS, BENCH_ACCOUNTS = 2, 20, 2000
 
-SCHEMA = f"""
+
+def app_schema(accounts: int, parents: int, children_per_parent: int, events: int = 0) -> str:
+    """The application-shaped writer's tables (also tests/test_reliability.py's): accounts
+    holding 1000 each, parents with their children (FK, cascading deletes), events, and
+    ``state_log`` with one row per committed writer transaction: the exact totals after it."""
+    return f"""
 CREATE TABLE public.accounts (id int PRIMARY KEY, balance bigint NOT NULL);
-INSERT INTO public.accounts SELECT g, 1000 FROM generate_series(1, {ACCOUNTS}) g;
+INSERT INTO public.accounts SELECT g, 1000 FROM generate_series(1, {accounts}) g;
 CREATE TABLE public.parents (id bigserial PRIMARY KEY, n_children int NOT NULL, note text);
 CREATE TABLE public.children (
     id bigserial PRIMARY KEY,
@@ -47,12 +53,16 @@ CREATE TABLE public.events (id bigserial PRIMARY KEY, kind text NOT NULL, at tim
 CREATE TABLE public.state_log (version bigint PRIMARY KEY, parents bigint NOT NULL,
     children bigint NOT NULL, events bigint NOT NULL);
 INSERT INTO public.parents (n_children, note)
-    SELECT {CHILDREN_PER_PARENT}, 'p' || g FROM generate_series(1, {PARENTS}) g;
+    SELECT {children_per_parent}, 'p' || g FROM generate_series(1, {parents}) g;
 INSERT INTO public.children (parent_id, payload)
-    SELECT p, md5(p::text || '-' || c) FROM generate_series(1, {PARENTS}) p,
-           generate_series(1, {CHILDREN_PER_PARENT}) c;
-INSERT INTO public.state_log VALUES (0, {PARENTS}, {PARENTS * CHILDREN_PER_PARENT}, 0);
+    SELECT p, md5(p::text || '-' || c) FROM generate_series(1, {parents}) p,
+           generate_series(1, {children_per_parent}) c;
+INSERT INTO public.events (kind) SELECT 'seed' FROM generate_series(1, {events});
+INSERT INTO public.state_log VALUES (0, {parents}, {parents * children_per_parent}, {events});
+"""
 
+
+SCHEMA = app_schema(ACCOUNTS, PARENTS, CHILDREN_PER_PARENT) + f"""
 CREATE TABLE public.pgbench_branches (bid int PRIMARY KEY, bbalance bigint NOT NULL, filler char(88));
 CREATE TABLE public.pgbench_tellers (tid int PRIMARY KEY, bid int NOT NULL, tbalance bigint NOT NULL, filler char(84));
 CREATE TABLE public.pgbench_accounts (aid int PRIMARY KEY, bid int NOT NULL, abalance bigint NOT NULL, filler char(84));
@@ -100,6 +110,7 @@ class Session(threading.Thread):
         self.commits = 0
         self.benign = 0
         self.error: BaseException | None = None
+        self._gate = threading.Lock()  # held by each step, and by :meth:`paused` while it lasts
 
     def run(self) -> None:
         deadline = time.monotonic() + self.max_seconds
@@ -107,14 +118,26 @@ class Session(threading.Thread):
             with psycopg.connect(self.dsn, autocommit=False, connect_timeout=10) as conn:
                 self.setup(conn)
                 while not self.stop.is_set() and time.monotonic() < deadline:
-                    try:
-                        self.step(conn)
-                        self.commits += 1
-                    except _BENIGN:
-                        conn.rollback()
-                        self.benign += 1
+                    with self._gate:
+                        try:
+                            self.step(conn)
+                            self.commits += 1
+                        except _BENIGN:
+                            conn.rollback()
+                            self.benign += 1
+                    self.stop.wait(self.pause_s())
         except BaseException as e:  # surfaced by the harness as a finding about the harness
             self.error = e
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No step runs inside this block (one in flight is waited for)."""
+        with self._gate:
+            yield
+
+    def pause_s(self) -> float:
+        """Seconds between steps (outside the gate, so :meth:`paused` gets its turn)."""
+        return 0.0
 
     def setup(self, conn: psycopg.Connection[Any]) -> None:
         pass
@@ -249,7 +272,9 @@ class DdlChurner(Session):
         stmt = rnd.choice(stmts)
         with conn.transaction():
             conn.execute(stmt)
-        self.stop.wait(rnd.uniform(0.01, 0.15))
+
+    def pause_s(self) -> float:
+        return self.rnd.uniform(0.01, 0.15)
 
 
 def check_restored(dsn: str) -> tuple[bool, str]:
