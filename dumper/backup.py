@@ -269,7 +269,7 @@ class _LockState:
     batches: locks.SnapshotBatches | None = None
     prints: locks.Fingerprints | None = None
     #: every relation the snapshot listed in the dumped schemas, oid -> "table s.t": a server
-    #: error that gives only an OID is turned into a line that names it (:func:`_name_the_oid`)
+    #: error that gives only an OID is turned into a line that names it (:func:`_name_what_vanished`)
     names: dict[int, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -307,7 +307,7 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
             raise locks.LockTableTooSmall(locks.too_many(st.needed, st.budget, full=True)) from None
         if "due to lock timeout" in text:
             raise LockTimeout(f"could not lock a table within --lock-wait-timeout: {text}") from None
-        named = _name_the_oid(text, st.names)
+        named = _name_what_vanished(text, st.names)
         if named is not None:
             raise named from None
         raise
@@ -322,6 +322,9 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
 #: snapshot still lists it (another session dropped it before the dump could lock or read it):
 #: they give its OID, which tells a user nothing.
 _OID_GONE = re.compile(r"(?:cache lookup failed for relation|could not open relation with OID) (\d+)")
+#: The lock of a table whose schema was dropped since the snapshot (``LOCK TABLE s.t``): the
+#: server's whole line, which reads like a wrong connection string rather than a race.
+_SCHEMA_GONE = re.compile(r'schema "(.+)" does not exist')
 _REL_KINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "S": "sequence",
               "f": "foreign table", "i": "index", "I": "index"}
 
@@ -345,10 +348,13 @@ def _vanished(label: str) -> ServerError:
     return ServerError(f"{label} was dropped or changed by another session while the dump ran; run the backup again")
 
 
-def _name_the_oid(text: str, names: dict[int, str]) -> ServerError | None:
-    """The one line for a server error that gives a relation's OID: the kind and name the
-    snapshot listed for it (None: not such an error). An OID the dump never listed (a
-    relation outside the dumped schemas) stays in the line, with what happened."""
+def _name_what_vanished(text: str, names: dict[int, str]) -> ServerError | None:
+    """The one line for a server error about an object dropped since the snapshot: a relation
+    by the kind and name the snapshot listed for its OID, or a schema (None: not such an
+    error). An OID the dump never listed (outside the dumped schemas) stays in the line."""
+    gone = _SCHEMA_GONE.fullmatch(text)
+    if gone is not None:
+        return _vanished(f"schema {quote_ident(gone.group(1))}")
     m = _OID_GONE.search(text)
     if m is None:
         return None

@@ -18,6 +18,9 @@
 6. An index dropped after the snapshot, before the table locks: its definition deparses to
    NULL and the line named it ``index 12345`` (``::regclass`` of a relation that is gone); now
    by its name in the snapshot.
+7. A schema dropped after the snapshot, before the table locks: the line was the server's
+   ``schema "zs" does not exist``, which reads like a wrong connection string; now it says the
+   schema was dropped by another session while the dump ran.
 """
 
 from __future__ import annotations
@@ -121,7 +124,7 @@ def _dump_while_dropping(make_db, run_sql, out: Path, setup: str, hold_on: bytes
 
 
 #: (what the source holds, the query pydump is held before, what another session drops then,
-#: what the error line must name): regressions 4, 5 and 6 of the module docstring
+#: what the error line must name): regressions 4 to 7 of the module docstring
 DROPPED_AFTER_THE_SNAPSHOT = [
     pytest.param("CREATE TABLE public.keep (id int); CREATE TABLE public.victim (id int PRIMARY KEY, v text);"
                  " INSERT INTO public.victim VALUES (1, 'x');",
@@ -134,6 +137,8 @@ DROPPED_AFTER_THE_SNAPSHOT = [
     pytest.param("CREATE TABLE public.base (id int PRIMARY KEY, v text); CREATE INDEX victim_idx ON public.base (v);",
                  b"LOCK TABLE",  # the snapshot lists the index; once it is gone the lock waits for nothing
                  "DROP INDEX public.victim_idx", "index public.victim_idx", id="index-before-the-locks"),
+    pytest.param("CREATE SCHEMA zs; CREATE TABLE zs.x (id int); CREATE VIEW zs.vx AS SELECT id FROM zs.x;",
+                 b"LOCK TABLE", "DROP SCHEMA zs CASCADE", "schema zs", id="schema-before-the-locks"),
 ]
 
 
