@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from dumper.catalog.base import Ref
+from dumper.catalog.base import Ref, gc_paused
 from dumper.catalog.depend import Dependencies
 from dumper.catalog.relations import Relation
 from dumper.toc import POST, Entry
@@ -190,6 +190,7 @@ def _label(e: Entry) -> str:
     return f"{e.kind} {e.schema + '.' if e.schema else ''}{e.name}"
 
 
+@gc_paused
 def order_entries(entries: list[Entry], depends: Dependencies) -> Ordered:
     g = _Graph(entries, depends)
     broken: list[str] = []

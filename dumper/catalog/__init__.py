@@ -9,11 +9,13 @@ in batches on a second connection in the same snapshot, the rest as before.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
-from dumper.catalog.base import CatalogObject
+from dumper.catalog.base import CatalogObject, gc_paused, gc_thaw
 from dumper.catalog.comments import Comment, read_comments
 from dumper.catalog.accessmethods import AccessMethod, read_access_methods, read_clustered_constraint_indexes
 from dumper.catalog.aggregates import Aggregate, read_aggregates
@@ -105,6 +107,7 @@ class Catalog:
                 yield from (o for o in value if isinstance(o, CatalogObject))
 
 
+@gc_paused
 def read_catalog(
     s: Session,
     keep_schema: Callable[[str], bool],
@@ -114,6 +117,7 @@ def read_catalog(
     """Read the catalog: ``keep_*`` select what is dumped, ``lock`` locks the chosen relations
     (it gets them all and locks the tables) or, under ``--lock-batches``, locks nothing and
     returns the batches the lock-holding reads go through."""
+    gc_thaw()  # an earlier dump's objects, in a process that runs several
     t0 = time.monotonic()
     cat = Catalog()
     kept = [x for x in read_schemas(s) if keep_schema(x.name)]
@@ -126,6 +130,24 @@ def read_catalog(
     t2 = time.monotonic()
     oids = [r.oid for r in cat.relations]
     table_oids = [r.oid for r in cat.relations if r.kind in ("r", "p", "m", "f", "v")]
+    # A large catalog is read on two connections at once (second_half: constraints, indexes,
+    # comments, dependencies); the rest here, in the same order as ever.
+    helper = _Helper.start(s, cat, oids, table_oids) if batches is None and len(oids) >= _helper_min() else None
+    try:
+        _first_half(s, cat, schemas, table_oids, batches, helper is None, oids)
+    except BaseException:
+        if helper is not None:
+            helper.abandon()
+        raise
+    if helper is not None:
+        helper.join(s)
+    cat.timings = {"catalog_s": round((t1 - t0) + (time.monotonic() - t2), 4), "locks_s": round(t2 - t1, 4)}
+    return cat
+
+
+def _first_half(s: Session, cat: Catalog, schemas: set[str], table_oids: list[int],
+                batches: Optional["SnapshotBatches"], with_second: bool, oids: list[int]) -> None:
+    """The leader's reads after the locks (and :func:`_second_half` too when ``with_second``)."""
     if batches is None:
         read_details(s, cat.relations)
         cat.rules = read_rules(s, table_oids)
@@ -133,18 +155,85 @@ def read_catalog(
         _read_batched(s, batches, cat, table_oids)
     cat.types = [t for t in read_types(s) if t.schema in schemas]
     cat.routines = [r for r in read_routines(s) if r.schema in schemas]
-    cat.constraints = read_constraints(s, oids)
-    cat.indexes = read_indexes(s, table_oids)
-    cat.index_names, cat.index_parents = read_index_links(s, table_oids)
+    if with_second:
+        _second_half(s, cat, oids, table_oids)
     cat.triggers = read_triggers(s, table_oids)
     cat.policies = read_policies(s, table_oids)
     cat.event_triggers = read_event_triggers(s)
     read_families(s, cat, schemas, table_oids)
-    cat.comments = read_comments(s)
     cat.initial_acls = read_initial_acls(s)
+
+
+def _second_half(s: Session, cat: Catalog, oids: list[int], table_oids: list[int]) -> None:
+    """The reads that do not depend on the others' results and cost the most server time at
+    10,000 tables (pg_get_constraintdef, pg_get_indexdef, all of pg_depend)."""
+    cat.constraints = read_constraints(s, oids)
+    cat.indexes = read_indexes(s, table_oids)
+    cat.index_names, cat.index_parents = read_index_links(s, table_oids)
+    cat.comments = read_comments(s)
     cat.depends = read_dependencies(s)
-    cat.timings = {"catalog_s": round((t1 - t0) + (time.monotonic() - t2), 4), "locks_s": round(t2 - t1, 4)}
-    return cat
+
+
+def _helper_min() -> int:
+    """Relations from which the catalog is read on two connections (``PYDUMP_CATALOG_HELPER_MIN``
+    overrides it, for the tests; 0 = always)."""
+    try:
+        return int(os.environ.get("PYDUMP_CATALOG_HELPER_MIN", "2000"))
+    except ValueError:
+        return 2000
+
+
+class _Helper:
+    """:func:`_second_half` on a second connection in the same snapshot, in a thread.
+
+    The server's deparsers and catalog scans then run on two backends at once (psycopg lets
+    go of the GIL while it waits). The snapshot is the leader's, exported; the leader already
+    holds the ``ACCESS SHARE`` locks, so the definitions the helper deparses cannot change
+    under it, as with pg_dump's parallel workers. It is only a speed-up: if the second
+    connection cannot be opened, the leader reads everything itself.
+    """
+
+    def __init__(self, session: Session, cat: Catalog, oids: list[int], table_oids: list[int]) -> None:
+        self.session = session
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(cat, oids, table_oids), name="pydump-catalog", daemon=True)
+
+    @classmethod
+    def start(cls, s: Session, cat: Catalog, oids: list[int], table_oids: list[int]) -> "_Helper | None":
+        from dumper.errors import ToolError
+        from dumper.session import Session
+
+        try:
+            helper = Session(s.dsn, snapshot=s.export_snapshot(),
+                             encoding=None if s.encoding == s.db_encoding else s.encoding)
+        except ToolError:
+            return None
+        helper.unreadable = s.unreadable
+        h = cls(helper, cat, oids, table_oids)
+        h.thread.start()
+        return h
+
+    def _run(self, cat: Catalog, oids: list[int], table_oids: list[int]) -> None:
+        try:
+            _second_half(self.session, cat, oids, table_oids)
+        except BaseException as e:  # raised again in the leader's thread by join()
+            self.error = e
+
+    def join(self, s: Session) -> None:
+        self.thread.join()
+        s.queries += self.session.queries
+        self.session.close()
+        if self.error is not None:
+            raise self.error
+
+    def abandon(self) -> None:
+        """The leader failed: stop the helper's query and let go of its connection."""
+        try:
+            self.session.conn.cancel_safe()
+        except Exception:  # noqa: BLE001 - the leader's error is the one to report
+            pass
+        self.thread.join(timeout=10)
+        self.session.close()
 
 
 def _read_batched(s: Session, batches: SnapshotBatches, cat: Catalog, table_oids: list[int]) -> None:

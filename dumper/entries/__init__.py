@@ -14,6 +14,7 @@ collect the names every earlier entry uses.
 from __future__ import annotations
 
 from dumper.catalog import Catalog
+from dumper.catalog.base import gc_paused
 from dumper.entries import (
     comments, constraints, data, extconfig, foreign, largeobjects, operators, privileges, relations, replication,
     roles, routines, schemas, sequences, textsearch, triggers, types,
@@ -26,6 +27,7 @@ from dumper.plan import Plan
 __all__ = ["Built", "build_entries"]
 
 
+@gc_paused
 def build_entries(cat: Catalog, plan: Plan) -> Built:
     apply_script_acls(cat)  # objects an extension script granted on start from pg_init_privs
     ctx = BuildContext(cat, plan)
