@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-versions bench soak clean-venv
+.PHONY: venv demo test test-versions bench bench-catalog soak clean-venv
 
 # Server majors the suite runs on (tests/registry_servers.py fetches them, cached outside the
 # repo). The first is the primary server: tests that do not depend on the server version run
@@ -38,8 +38,13 @@ SOAK_S ?= 600
 soak: $(STAMP)
 	PYDUMP_TEST_SERVERS=$(TEST_SERVERS) $(PY) -m tests.soak --seconds $(SOAK_S)
 
-bench: $(STAMP)
+bench: $(STAMP) bench-catalog
 	$(PY) -m benchmarks.run $(if $(SIZE),--size $(SIZE))
+
+# Issue 18: --schema-only against pg_dump -s at 10,000 and 50,000 tables (own server, ~15 min)
+CATALOG_TABLES ?= 10000,50000
+bench-catalog: $(STAMP)
+	$(PY) -m benchmarks.catalog_bench --tables $(CATALOG_TABLES) --results benchmarks/RESULTS-catalog.md
 
 clean-venv:
 	rm -rf $(VENV)

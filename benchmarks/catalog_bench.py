@@ -9,6 +9,7 @@ pydump's number of catalog queries (from ``metadata.json``), which must not grow
     .venv/bin/python -m benchmarks.catalog_bench --tables 10000,50000   # also the 50k row (opt-in: ~10 min)
     .venv/bin/python -m benchmarks.catalog_bench --tables 2000 --kind pg16 --profile   # cProfile of pydump
     .venv/bin/python -m benchmarks.catalog_bench --dsn "host=... dbname=postgres"   # existing server
+    .venv/bin/python -m benchmarks.catalog_bench --tables 10000,50000 --results benchmarks/RESULTS-catalog.md
 
 With ``--dsn`` the database ``catalog_bench`` is created on that server (and dropped after),
 and pg_dump comes from ``pg_config --bindir`` (it must be at least as new as the server).
@@ -18,13 +19,21 @@ own server gets a lock table large enough for both tools to lock every table in 
 transaction (``max_locks_per_transaction`` N / 50 × ...): pydump's default mode refuses a dump
 that does not fit (README, "Many tables"), and pg_dump would run out of shared memory.
 pg_dump is the oracle's (18) when the server is local.
+
+Each size runs both tools ``--repeat`` times (default 3), alternating, and reports the
+medians; the ratio is pydump's median over pg_dump's, from the same run. Before timing, the
+repository's packages are compiled (checked-hash ``.pyc``, as an installed package has them),
+so a session with ``PYTHONDONTWRITEBYTECODE=1`` does not time pydump's own compilation. The
+load average is printed with the table: on a shared machine compare ratios, not seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,6 +103,35 @@ def time_pg_dump(pg_dump: Path, dsn: str) -> float:
     return elapsed
 
 
+def compile_sources() -> None:
+    """Compile pydump as an install would, so that no run pays for it (see the docstring)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "checked-hash",
+                    str(ROOT / "dumper")], check=True, stdout=subprocess.DEVNULL)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def render(rows: list[tuple[int, float, float, dict]], label: str, pg_dump: Path, repeat: int, loads: str) -> str:
+    """The results as Markdown (printed, and written with ``--results``)."""
+    lines = [
+        f"Server: {label}; pg_dump: {pg_dump}; {os.cpu_count()} cores; {repeat} runs of each tool per size, "
+        f"alternating, medians; load average before/after: {loads}.",
+        "",
+        "| tables | pydump --schema-only | pg_dump -s | ratio | pydump s per 1,000 tables | catalog reads | catalog check + entries + order | catalog queries |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n, py, pg, t in rows:
+        lines.append(f"| {n:,} | {py:.2f} s | {pg:.2f} s | {py / pg:.2f} | {py / n * 1000:.2f} | "
+                     f"{t.get('catalog_s', float('nan')):.2f} s | {t.get('ordering_s', float('nan')):.2f} s | "
+                     f"{t.get('catalog_queries', '?')} |")
+    return "\n".join(lines) + "\n"
+
+
 def pg_config_bindir() -> Path:
     exe = shutil.which("pg_config")
     if exe is None:
@@ -105,10 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tables", default="10000", help="comma-separated sizes, e.g. 10000,50000 (default 10000)")
     ap.add_argument("--profile", action="store_true", help="also run pydump once under cProfile and print the top functions")
-    ap.add_argument("--kind", help="server kind from tests/pgtest.py (pg15, pg16); default: the first available")
+    ap.add_argument("--kind", help="server kind from tests/support/pgtest.py (pg15, pg16); default: the newest available")
     ap.add_argument("--dsn", help="use this server instead of starting one")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of each tool; the best time is reported")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each tool per size, alternating; medians are reported")
+    ap.add_argument("--results", help="also write the table (Markdown) to this file")
     args = ap.parse_args(argv)
+    compile_sources()
+    loads = [load_average()]
     sizes = sorted({int(x) for x in str(args.tables).split(",") if x.strip()})
 
     server = None
@@ -119,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             kinds = {k.name: k for k in pgtest.available_kinds()}
             if not kinds:
                 raise SystemExit("no PostgreSQL server binaries and no pgserver package")
-            kind = kinds[args.kind] if args.kind else next(iter(kinds.values()))
+            kind = kinds[args.kind] if args.kind else max(kinds.values(), key=lambda k: k.version)
             # every table is locked in one transaction by both tools: make room for that
             biggest = max(sizes)
             server = pgtest.start_local(kind, settings={"max_locks_per_transaction": str(max(256, biggest // 40))})
@@ -141,28 +182,34 @@ def main(argv: list[str] | None = None) -> int:
             done = n
             pgtest.run_sql(dsn, "ANALYZE")
             print(f"  built in {built:.1f} s", flush=True)
-            py_times, pg_times, meta = [], [], {}
+            py_times, pg_times, metas = [], [], []
             for _ in range(max(1, args.repeat)):
                 t, meta = time_pydump(dsn, tmp)
                 py_times.append(t)
+                metas.append(meta.get("timings", {}))
                 pg_times.append(time_pg_dump(pg_dump, dsn))
-            py, pg = min(py_times), min(pg_times)
-            timings = meta.get("timings", {})
-            print(f"  pydump --schema-only : {py:7.2f} s  (catalog {timings.get('catalog_s')} s, locks "
-                  f"{timings.get('locks_s')} s, ordering {timings.get('ordering_s')} s, catalog queries "
-                  f"{timings.get('catalog_queries')}, entries {meta.get('entries')})", flush=True)
-            print(f"  pg_dump --schema-only: {pg:7.2f} s  ({pg_dump})", flush=True)
-            rows.append((n, py, pg))
+                print(f"  pydump {t:7.2f} s, pg_dump {pg_times[-1]:7.2f} s  (catalog {metas[-1].get('catalog_s')} s, "
+                      f"locks {metas[-1].get('locks_s')} s, check+entries+order {metas[-1].get('ordering_s')} s, "
+                      f"{metas[-1].get('catalog_queries')} catalog queries, {meta.get('entries')} entries)", flush=True)
+            py, pg = statistics.median(py_times), statistics.median(pg_times)
+            timings = {k: statistics.median(m[k] for m in metas) for k in ("catalog_s", "ordering_s", "catalog_queries")
+                       if all(k in m for m in metas)}
+            rows.append((n, py, pg, timings))
             if args.profile and n == sizes[0]:
                 prof = tmp / "pydump.prof"
                 time_pydump(dsn, tmp, prof)
                 import pstats
 
                 pstats.Stats(str(prof)).sort_stats("tottime").print_stats(20)
-        print("\n| tables | pydump -s | pg_dump -s | ratio | pydump s per 1,000 tables |")
-        print("|---|---|---|---|---|")
-        for n, py, pg in rows:
-            print(f"| {n:,} | {py:.2f} s | {pg:.2f} s | {py / pg:.2f} | {py / n * 1000:.2f} |")
+        loads.append(load_average())
+        table = render(rows, label, pg_dump, max(1, args.repeat), " / ".join(loads))
+        print("\n" + table)
+        if args.results:
+            Path(args.results).write_text(
+                "# Catalog benchmark\n\nWritten by `python -m benchmarks.catalog_bench --tables "
+                f"{','.join(str(n) for n in sizes)}` (`make bench-catalog`): `pydump --schema-only` against "
+                "`pg_dump -s` on N tables, each with a primary key, a foreign key, an index, a default and a "
+                "comment.\n\n" + table)
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
