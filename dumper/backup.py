@@ -452,7 +452,8 @@ class _Dump:
         under ``--lock-batches`` and when they do not fit, lock nothing and return the batches."""
         plan, s, st = self.plan, self.s, self.st
         unreadable = self.check_unreadable()
-        wanted = [r.identity for r in rels if r.kind in ("r", "p") and r.oid not in unreadable]
+        tables = [r for r in rels if r.kind in ("r", "p") and r.oid not in unreadable]
+        wanted = [r.identity for r in tables]
         st.budget, st.needed = locks.read_budget(s), locks.locks_needed(s, rels)
         if plan.jobs > 1 and not plan.schema_only:
             # each worker holds its own lock (a PROCLOCK entry, sized 2 per lock-table entry) on
@@ -460,8 +461,23 @@ class _Dump:
             st.needed = (st.needed * (1 + plan.jobs) + 1) // 2
         if st.needed <= st.budget.budget:
             s.lock_tables(wanted, plan.lock_wait_timeout_ms)
+            self.check_locked(tables)
             return None
         return self.lock_batches(rels)
+
+    def check_locked(self, tables: list[Any]) -> None:
+        """Each name locked must still be the table the snapshot listed. ``LOCK TABLE`` takes
+        names: a table another session dropped and created again under the same name between
+        the snapshot and the lock would be locked, then copied, as the new one, whose rows are
+        all newer than the snapshot: dumped empty, and the backup would say it succeeded."""
+        if not tables:
+            return
+        for row in self.s.query(
+                "SELECT t.oid, pg_catalog.to_regclass(t.name)::pg_catalog.oid AS now"
+                " FROM ROWS FROM (pg_catalog.unnest(%s::pg_catalog.oid[]), pg_catalog.unnest(%s::pg_catalog.text[])) AS t(oid, name)",
+                ([r.oid for r in tables], [r.identity for r in tables])):
+            if row["now"] != row["oid"]:
+                raise _vanished(self.st.names[row["oid"]])
 
     def check_unreadable(self) -> dict[int, str]:
         """Tables the role cannot read: an error, or with --skip-unreadable dumped without data."""

@@ -21,6 +21,10 @@
 7. A schema dropped after the snapshot, before the table locks: the line was the server's
    ``schema "zs" does not exist``, which reads like a wrong connection string; now it says the
    schema was dropped by another session while the dump ran.
+8. A table dropped and created again under the same name after the snapshot, before the
+   table locks: ``LOCK TABLE`` (by name) locked the new table and its rows, all newer than the
+   snapshot, were invisible: pydump exited 0 with the table dumped *empty*. Now each locked
+   name is checked to still be the snapshot's table: exit 7 naming it.
 """
 
 from __future__ import annotations
@@ -124,7 +128,7 @@ def _dump_while_dropping(make_db, run_sql, out: Path, setup: str, hold_on: bytes
 
 
 #: (what the source holds, the query pydump is held before, what another session drops then,
-#: what the error line must name): regressions 4 to 7 of the module docstring
+#: what the error line must name): regressions 4 to 8 of the module docstring
 DROPPED_AFTER_THE_SNAPSHOT = [
     pytest.param("CREATE TABLE public.keep (id int); CREATE TABLE public.victim (id int PRIMARY KEY, v text);"
                  " INSERT INTO public.victim VALUES (1, 'x');",
@@ -139,6 +143,11 @@ DROPPED_AFTER_THE_SNAPSHOT = [
                  "DROP INDEX public.victim_idx", "index public.victim_idx", id="index-before-the-locks"),
     pytest.param("CREATE SCHEMA zs; CREATE TABLE zs.x (id int); CREATE VIEW zs.vx AS SELECT id FROM zs.x;",
                  b"LOCK TABLE", "DROP SCHEMA zs CASCADE", "schema zs", id="schema-before-the-locks"),
+    pytest.param("CREATE TABLE public.victim (id int, v text); INSERT INTO public.victim VALUES (1, 'old'), (2, 'old');",
+                 b"LOCK TABLE",
+                 "DROP TABLE public.victim; CREATE TABLE public.victim (id int, v text);"
+                 " INSERT INTO public.victim VALUES (3, 'new');",
+                 "table public.victim", id="table-created-again-before-the-locks"),
 ]
 
 
