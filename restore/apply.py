@@ -249,7 +249,7 @@ class Replayer:
         self._deferred: list[tuple[TocEntry, bytes, IO[bytes]]] = []
         self._post_tasks: list[PostTask] = []
         self._skipped_entries: set[int] = set()
-        self._settings_known: dict[str, bool] = {}
+        self._settings: frozenset[str] | None = None  # parameter names of the target
         self._sql_ascii_target = conn.info.parameter_status("server_encoding") == "SQL_ASCII"
 
     def run(self, progress: Progress, phase_name: str = "restore") -> ApplyResult:
@@ -270,27 +270,32 @@ class Replayer:
 
     # -- the end of a section ----------------------------------------------------------------
     def _leave_data_section(self) -> None:
-        """Before the first post-data statement: every row must be in (parallel loads, deferred loads)."""
+        """Before the first post-data statement: the deferred loads (``--skip-existing``), after
+        every other row. Parallel loads are not waited for here: with ``--jobs`` every post-data
+        entry is a task that waits for the loads of its own tables (:meth:`Workers.run_graph`)."""
         if self._in_post_data:
             return
         self._in_post_data = True
-        if self.workers is not None:
-            self.workers.wait_data()
         if self._deferred:
+            if self.workers is not None:
+                self.workers.wait_data()
             self._load_deferred()
 
     def finish(self) -> None:
-        """End of the script: wait for data, then run the collected post-data work (``--jobs``)."""
+        """End of the script: run the collected post-data work (``--jobs``): the graph while the
+        last tables may still load, then, with every row in, the serial tail and the refreshes."""
         self._leave_data_section()
-        if self.workers is not None:
-            tasks, self._post_tasks = self._post_tasks, []
-            graph, serial, refresh = post_data_passes(tasks)
-            if graph:
-                self.workers.run_graph(graph, self._run_task, self.backup)
-            for task in serial:
-                self._run_task(self.conn, task)
-            if refresh:
-                self.workers.run_graph(refresh, self._run_task, self.backup)
+        if self.workers is None:
+            return
+        tasks, self._post_tasks = self._post_tasks, []
+        graph, serial, refresh = post_data_passes(tasks)
+        if graph:
+            self.workers.run_graph(graph, self._run_task, self.backup)
+        self.workers.wait_data()
+        for task in serial:
+            self._run_task(self.conn, task)
+        if refresh:
+            self.workers.run_graph(refresh, self._run_task, self.backup)
 
     def _run_task(self, conn: psycopg.Connection, task: PostTask) -> None:
         for raw in task.statements:
@@ -302,49 +307,66 @@ class Replayer:
         if isinstance(item, MetaCommand):
             return
         entry = self.backup.entry(item.entry_id)
-        sel = self.selection
-        if not sel.wants_entry(entry) or (self.item_filter is not None and not self.item_filter(item, entry)):
+        if not self.selection.wants_entry(entry) or (self.item_filter is not None and not self.item_filter(item, entry)):
             self.result.skipped_items += 1
             return
-        raw = item.raw
+        raw: bytes | None = item.raw
         if isinstance(item, Statement):
-            if not sel.wants_statement(raw, entry):
-                self.result.skipped_owner += 1
+            raw = self._statement_bytes(item.raw, entry)
+            if raw is None:
                 return
-            if self.role_map is not None:
-                raw = self.role_map.rewrite(raw)
-            if entry is None:
-                raw = session_statement(raw, self._sql_ascii_target)
-            if entry is None and self._unknown_setting(raw):
-                self.result.skipped_items += 1
-                return
-            if entry is None and self.workers is not None:
-                self.workers.setup.append(raw)  # session header: replayed on every worker connection
         if entry is not None and entry.section == "post-data" and entry.kind not in DATA_KINDS:
             self._leave_data_section()
         if phase is not None and pos is not None:
             phase.update(pos(), entry.describe() if entry else None)
-        if self.policy is not None and entry is not None:
-            reason = self.policy.entry_skip_reason(entry)
-            if reason is not None:
-                if entry.id not in self._skipped_entries:
-                    self._skipped_entries.add(entry.id)
-                    self.policy.entry_was_skipped(entry)
-                    if entry.kind == Kind.TABLE_DATA and entry.table:
-                        self.policy.skipped_data_tables.add(entry.table)
-                    self._skip(entry, item, reason)
-                return
+        if self.policy is not None and entry is not None and self._skipped_by_policy(entry, item):
+            return
         if isinstance(item, CopyBlock):
             self._copy_item(item, entry, phase, pos)
-            return
-        if self.workers is not None and entry is not None and self._in_post_data:
-            # Every post-data entry runs when its toc.json deps have (restore.parallel).
-            if self._post_tasks and self._post_tasks[-1].entry.id == entry.id:
-                self._post_tasks[-1].statements.append(raw)
-            else:
-                self._post_tasks.append(PostTask(entry, [raw]))
-            return
-        self._execute(self.conn, raw, entry, item)
+        elif self.workers is not None and entry is not None and self._in_post_data:
+            self._queue_post_task(entry, raw)
+        else:
+            self._execute(self.conn, raw, entry, item)
+
+    def _statement_bytes(self, raw: bytes, entry: TocEntry | None) -> bytes | None:
+        """A statement as it is to run (``--role-map``, a session header's target form), or None
+        when it is skipped (``--no-owner``/``--no-acl``, a setting this server does not have).
+        A session header statement is also recorded for every worker connection."""
+        if not self.selection.wants_statement(raw, entry):
+            self.result.skipped_owner += 1
+            return None
+        if self.role_map is not None:
+            raw = self.role_map.rewrite(raw)
+        if entry is not None:
+            return raw
+        raw = session_statement(raw, self._sql_ascii_target)
+        if self._unknown_setting(raw):
+            self.result.skipped_items += 1
+            return None
+        if self.workers is not None:
+            self.workers.setup.append(raw)  # session header: replayed on every worker connection
+        return raw
+
+    def _skipped_by_policy(self, entry: TocEntry, item: Item) -> bool:
+        """``--skip-existing``: True when the entry is not restored (recorded once per entry)."""
+        assert self.policy is not None
+        reason = self.policy.entry_skip_reason(entry)
+        if reason is None:
+            return False
+        if entry.id not in self._skipped_entries:
+            self._skipped_entries.add(entry.id)
+            self.policy.entry_was_skipped(entry)
+            if entry.kind == Kind.TABLE_DATA and entry.table:
+                self.policy.skipped_data_tables.add(entry.table)
+            self._skip(entry, item, reason)
+        return True
+
+    def _queue_post_task(self, entry: TocEntry, raw: bytes) -> None:
+        """``--jobs``: every post-data entry runs when its toc.json deps have (restore.parallel)."""
+        if self._post_tasks and self._post_tasks[-1].entry.id == entry.id:
+            self._post_tasks[-1].statements.append(raw)
+        else:
+            self._post_tasks.append(PostTask(entry, [raw]))
 
     def _unknown_setting(self, raw: bytes) -> bool:
         """A script header's ``SET name = ...`` for a parameter this server does not have.
@@ -355,12 +377,9 @@ class Replayer:
         m = _SET_STMT.match(raw)
         if m is None or b"." in m.group(1):
             return False
-        name = m.group(1).decode().lower()
-        known = self._settings_known.get(name)
-        if known is None:
-            row = self.conn.execute("SELECT count(*) FROM pg_catalog.pg_settings WHERE name = %s", [name]).fetchone()
-            known = self._settings_known[name] = bool(row and row[0])
-        return not known
+        if self._settings is None:  # one round trip for the whole header, not one per SET
+            self._settings = frozenset(r[0] for r in self.conn.execute("SELECT name FROM pg_catalog.pg_settings"))
+        return m.group(1).decode().lower() not in self._settings
 
     def _skip(self, entry: TocEntry | None, item: Item, reason: str) -> None:
         """Record a skip; with ``--strict`` it is a failure instead."""
@@ -409,10 +428,9 @@ class Replayer:
             notices.append((d.sqlstate, d.message_primary or ""))  # only valid inside the handler
 
         acl = is_acl_statement(raw)
-        watch = keep if acl else None
         member_of = self._member_grant_extension(entry) if acl else None
-        if watch is not None:
-            conn.add_notice_handler(watch)
+        if acl:
+            conn.add_notice_handler(keep)
         try:
             if self.policy is not None or member_of is not None:
                 with conn.transaction():
@@ -424,27 +442,40 @@ class Replayer:
             if notices:
                 self._privileges_not_changed(raw, entry, item, notices)
         except psycopg.Error as exc:
-            if isinstance(exc, psycopg.OperationalError) and conn.closed:
-                raise StatementFailed(f"connection lost during {_where(entry, item)}: {_first_line(exc)}") from None
-            if member_of is not None and entry is not None and _member_missing(exc):
-                self._member_missing(exc, raw, entry, item, member_of)
-                return
-            if self.policy is not None:
-                decoration = is_owner_statement(raw) or is_acl_statement(raw) or raw.lstrip()[:7].upper() == b"COMMENT"
-                reason = self.policy.skippable(exc, decoration)
-                if reason is not None:
-                    if entry is not None and not decoration and entry.kind in CREATING_KINDS:
-                        self.policy.entry_was_skipped(entry)
-                    text = raw.decode("utf-8", "replace").strip()
-                    if self.policy.strict:
-                        self._fail(_failure(exc, item, entry), exc)
-                    else:
-                        self.policy.record(entry, reason, text if len(text) <= 200 else text[:200] + "...")
-                    return
-            self._fail(_failure(exc, item, entry), exc)
+            self._statement_failed(conn, exc, raw, entry, item, member_of)
         finally:
-            if watch is not None:
-                conn.remove_notice_handler(watch)
+            if acl:
+                conn.remove_notice_handler(keep)
+
+    def _statement_failed(self, conn: psycopg.Connection, exc: psycopg.Error, raw: bytes, entry: TocEntry | None,
+                          item: Item, member_of: TocEntry | None) -> None:
+        """A statement the server refused: a lost connection, a grant on a missing extension
+        member, a skip (``--skip-existing``), else a failure (``--keep-going`` or the end)."""
+        if isinstance(exc, psycopg.OperationalError) and conn.closed:
+            raise StatementFailed(f"connection lost during {_where(entry, item)}: {_first_line(exc)}") from None
+        if member_of is not None and entry is not None and _member_missing(exc):
+            self._member_missing(exc, raw, entry, item, member_of)
+            return
+        if self.policy is not None and self._skip_refused(exc, raw, entry, item):
+            return
+        self._fail(_failure(exc, item, entry), exc)
+
+    def _skip_refused(self, exc: psycopg.Error, raw: bytes, entry: TocEntry | None, item: Item) -> bool:
+        """``--skip-existing``: record a refused statement the policy may skip (a failure with
+        ``--strict``); False when it may not be skipped."""
+        assert self.policy is not None
+        decoration = is_owner_statement(raw) or is_acl_statement(raw) or raw.lstrip()[:7].upper() == b"COMMENT"
+        reason = self.policy.skippable(exc, decoration)
+        if reason is None:
+            return False
+        if entry is not None and not decoration and entry.kind in CREATING_KINDS:
+            self.policy.entry_was_skipped(entry)
+        if self.policy.strict:
+            self._fail(_failure(exc, item, entry), exc)
+        else:
+            text = raw.decode("utf-8", "replace").strip()
+            self.policy.record(entry, reason, text if len(text) <= 200 else text[:200] + "...")
+        return True
 
     def _member_grant_extension(self, entry: TocEntry | None) -> TocEntry | None:
         """The EXTENSION entry when ``entry`` holds the grants changed on one of its members.
@@ -540,7 +571,8 @@ class Replayer:
                 finally:
                     f.close()
 
-            self.workers.submit_data(load, entry.table if entry is not None else None)
+            self.workers.submit_data(load, entry.table if entry is not None else None,
+                                     entry.id if entry is not None else None)
             return
         self._copy(self.conn, CopyBlock(stmt, item.entry_id, item.line, iter(())), entry, chunks, phase, pos)
 

@@ -250,17 +250,19 @@ class Workers:
             self._raise_error()
 
     # -- data ------------------------------------------------------------------------------------
-    def submit_data(self, fn: Callable[[psycopg.Connection], None], table: str | None = None) -> None:
+    def submit_data(self, fn: Callable[[psycopg.Connection], None], table: str | None = None,
+                    entry_id: int | None = None) -> None:
         """Queue one data load; it starts after the loads of the tables ``data_after[table]`` names.
 
-        Blocks while 2*N loads are pending or running (bounded spool space).
+        ``entry_id`` (its TABLE DATA entry) is the task's key, so a post-data entry whose
+        toc.json deps name it waits for exactly this load. Blocks while 2*N loads are pending
+        or running (bounded spool space).
         """
         deps: set[int] = set()
         for parent in self.data_after.get(table or "", ()):
             deps.update(self._data_keys.get(parent, ()))
-        key = next(self._keys)
-        if table is not None:
-            self._data_keys.setdefault(table, []).append(key)
+        key = entry_id if entry_id is not None and entry_id not in self._known else next(self._keys)
+        self._data_keys.setdefault(table or "", []).append(key)
         self._add(_Task(key, frozenset(deps), frozenset(), fn))
         with self._cond:
             while len(self._pending) + len(self._running) >= 2 * self.jobs and self._error is None:
@@ -274,9 +276,18 @@ class Workers:
     # -- post-data -------------------------------------------------------------------------------
     def run_graph(self, tasks: list[PostTask], run: Callable[[psycopg.Connection, PostTask], None],
                   backup: Backup | None = None) -> None:
-        """Run post-data tasks by their toc.json deps, one per table at a time; stop at the first failure."""
+        """Run post-data tasks by their toc.json deps, one per table at a time; stop at the first failure.
+
+        Data loads may still run: a task starts once the loads of every table it locks are in
+        (pg_restore's rule: post-data items wait for their tables' data, not for all data),
+        and a task that names no table waits for every load. So the index of a table loaded
+        early is built while later tables load, whatever toc.json's deps say."""
+        every_load = frozenset(k for keys in self._data_keys.values() for k in keys)
         for t in tasks:
-            self._add(_Task(t.entry.id, frozenset(t.entry.deps), t.tables(backup),
+            tables = t.tables(backup)
+            loads = (frozenset(k for x in tables for k in self._data_keys.get(x, ())) if t.entry.table
+                     else every_load)
+            self._add(_Task(t.entry.id, frozenset(t.entry.deps) | loads, tables,
                             lambda conn, t=t: run(conn, t)), start=False)
         self.drain()
 
