@@ -60,7 +60,29 @@ _IDENT_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 _COPY_END = b"\n\\.\n"
 #: Statements whose body may be SQL-standard (``BEGIN ATOMIC ... END``): ``;`` inside does not end them.
 _ROUTINE_START = re.compile(rb"CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE)\b", re.IGNORECASE)
-_SPECIAL_ROUTINE = re.compile(rb"[;'\"$/()-]|[A-Za-z_\x80-\xff][A-Za-z0-9_$\x80-\xff]*")
+#: The next token of a routine's statement that matters, found by one ``match``: the bytes
+#: that are no token and the words other than BEGIN/CASE/END are skipped inside the regex
+#: engine (a word as a whole: lookahead + backreference, Python's atomic group), so Python sees
+#: ``;``, a quote, ``$``, ``-``, ``/``, a parenthesis (group 2) or one of the three words
+#: (group 3), else neither at the end of the buffer. A word starts with a letter, ``_`` or a
+#: non-ASCII byte and goes on with those, digits and ``$``: ``1begin`` holds the word
+#: ``begin``, ``x1begin`` none.
+_ROUTINE_TOKEN = re.compile(rb"""
+    (?: [^;'"$/()\-A-Za-z_\x80-\xff]
+      | (?=((?!(?:begin|case|end)(?![A-Za-z0-9_$\x80-\xff]))[A-Za-z_\x80-\xff][A-Za-z0-9_$\x80-\xff]*))\1
+    )*
+    (?: ([;'"$/()-]) | ([A-Za-z_\x80-\xff][A-Za-z0-9_$\x80-\xff]*) )?
+""", re.VERBOSE | re.IGNORECASE)
+
+
+def _block_depth(word: bytes, depth: int) -> int:
+    """The BEGIN ... END nesting after ``word`` (psqlscan.l: CASE nests only inside a BEGIN)."""
+    w = word.lower()
+    if w == b"begin" or w == b"case" and depth >= 1:
+        return depth + 1
+    if w == b"end" and depth > 0:
+        return depth - 1
+    return depth
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,88 +337,110 @@ class ScriptReader:
     def _statement_end(self) -> int:
         """Index just after the ``;`` ending the statement that starts at buffer offset 0.
 
-        For ``CREATE FUNCTION``/``PROCEDURE`` the words BEGIN/CASE/END outside parentheses are
-        counted as psql's lexer counts them (psqlscan.l), so the ``;`` of a SQL-standard body
-        (``BEGIN ATOMIC ...; ...; END``) do not end the statement. Other statements take the
-        fast path that never looks at words.
+        The fast path: one regex search to the next byte that can matter (``;``, a quote, ``$``,
+        ``-``, ``/``), so the bytes between cost nothing in Python. ``CREATE FUNCTION`` and
+        ``PROCEDURE`` go to :meth:`_routine_end`, which also looks at words.
         """
+        if self._is_routine():
+            return self._routine_end()
         buf = self._buf
+        search = _SPECIAL.search
         i = 0
-        routine = self._is_routine()
-        special = _SPECIAL_ROUTINE if routine else _SPECIAL
-        begin_depth = 0
-        paren_depth = 0
         while True:
-            m = special.search(buf, i)
-            if not m:
+            m = search(buf, i)
+            if m is None:
                 i = len(buf)
                 if not self._fill():
                     raise self._fail("statement without terminating ';'")
                 continue
             j = m.start()
             c = buf[j]
-            if routine and c not in b";'\"$/-()":  # a word
+            if c == 0x3B:  # ;
+                return j + 1
+            i = self._skip_special(j, c)
+
+    def _routine_end(self) -> int:
+        """:meth:`_statement_end` for ``CREATE FUNCTION``/``PROCEDURE``: the words BEGIN/CASE/END
+        outside parentheses are counted as psql's lexer counts them (psqlscan.l), so the ``;``
+        of a SQL-standard body (``BEGIN ATOMIC ...; ...; END``) do not end the statement."""
+        buf = self._buf
+        match = _ROUTINE_TOKEN.match
+        i = 0
+        begin_depth = 0
+        paren_depth = 0
+        while True:
+            m = match(buf, i)
+            j = m.start(3)
+            if j >= 0:  # BEGIN, CASE or END
                 if m.end() >= len(buf) and self._fill():
                     i = j  # the word may continue in the next read
                     continue
                 if paren_depth == 0:
-                    w = m.group().lower()
-                    if w == b"begin":
-                        begin_depth += 1
-                    elif w == b"case" and begin_depth >= 1:
-                        begin_depth += 1
-                    elif w == b"end" and begin_depth > 0:
-                        begin_depth -= 1
+                    begin_depth = _block_depth(m.group(3), begin_depth)
                 i = m.end()
                 continue
-            if c == 0x28:  # (
+            j = m.start(2)
+            if j < 0:  # no token up to the end of the buffer: read on, from the start of a last word
+                k = len(buf)
+                while k > i and buf[k - 1] in _IDENT_BYTES:
+                    k -= 1
+                i = k
+                if not self._fill():
+                    raise self._fail("statement without terminating ';'")
+                continue
+            c = buf[j]
+            if c == 0x3B:  # ;
+                if begin_depth == 0 and paren_depth == 0:
+                    return j + 1
+                i = j + 1
+            elif c == 0x28:  # (
                 paren_depth += 1
                 i = j + 1
-                continue
-            if c == 0x29:  # )
+            elif c == 0x29:  # )
                 paren_depth = max(paren_depth - 1, 0)
                 i = j + 1
-                continue
-            if c == 0x3B:  # ;
-                if begin_depth > 0 or paren_depth > 0 and routine:
-                    i = j + 1
-                    continue
-                return j + 1
-            if c == 0x27:  # '
-                escapes = j > 0 and buf[j - 1] in b"Ee" and (j == 1 or buf[j - 2] not in _IDENT_BYTES)
-                i = self._quoted(j + 1, c, escapes)
-            elif c == 0x22:  # "
-                i = self._quoted(j + 1, c, False)
-            elif c in b"-/":
-                if j + 1 >= len(buf) and self._fill():
-                    i = j
-                    continue
-                nxt = buf[j + 1] if j + 1 < len(buf) else -1
-                if c == 0x2D and nxt == 0x2D:
-                    nl = self._find(b"\n", j + 2)
-                    if nl < 0:
-                        raise self._fail("statement without terminating ';'")
-                    i = nl + 1
-                elif c == 0x2F and nxt == 0x2A:
-                    i = self._block_comment(j + 2)
-                else:
-                    i = j + 1
-            else:  # $
-                if j > 0 and buf[j - 1] in _IDENT_BYTES:
-                    i = j + 1  # part of an identifier such as a$b
-                    continue
-                tag = _DOLLAR_TAG.match(buf, j)
-                if tag is None:
-                    if _DOLLAR_PARTIAL.match(buf, j) and self._fill():
-                        i = j
-                        continue
-                    i = j + 1  # $1 or a lone $
-                    continue
-                t = tag.group()
-                close = self._find(t, tag.end())
-                if close < 0:
-                    raise self._fail(f"unterminated dollar-quoted string {t.decode('ascii', 'replace')}", j)
-                i = close + len(t)
+            else:
+                i = self._skip_special(j, c)
+
+    def _skip_special(self, j: int, c: int) -> int:
+        """Where to scan on from the quote, ``$``, ``-`` or ``/`` at ``j``: after the quoted text
+        or comment it opens, after the byte itself, or ``j`` again once more input is read."""
+        buf = self._buf
+        if c == 0x27:  # '
+            escapes = j > 0 and buf[j - 1] in b"Ee" and (j == 1 or buf[j - 2] not in _IDENT_BYTES)
+            return self._quoted(j + 1, c, escapes)
+        if c == 0x22:  # "
+            return self._quoted(j + 1, c, False)
+        if c == 0x24:  # $
+            return self._dollar(j)
+        if j + 1 >= len(buf) and self._fill():
+            return j  # need the next byte: -- and /* are two
+        nxt = buf[j + 1] if j + 1 < len(buf) else -1
+        if c == 0x2D and nxt == 0x2D:
+            nl = self._find(b"\n", j + 2)
+            if nl < 0:
+                raise self._fail("statement without terminating ';'")
+            return nl + 1
+        if c == 0x2F and nxt == 0x2A:
+            return self._block_comment(j + 2)
+        return j + 1
+
+    def _dollar(self, j: int) -> int:
+        """After the dollar-quoted string opening at ``j``; ``j + 1`` for ``$1``, a lone ``$``
+        or one inside an identifier (``a$b``); ``j`` once more input is needed for the tag."""
+        buf = self._buf
+        if j > 0 and buf[j - 1] in _IDENT_BYTES:
+            return j + 1
+        tag = _DOLLAR_TAG.match(buf, j)
+        if tag is None:
+            if _DOLLAR_PARTIAL.match(buf, j) and self._fill():
+                return j
+            return j + 1
+        t = tag.group()
+        close = self._find(t, tag.end())
+        if close < 0:
+            raise self._fail(f"unterminated dollar-quoted string {t.decode('ascii', 'replace')}", j)
+        return close + len(t)
 
     def _copy_chunks(self, where: int) -> Iterator[bytes]:
         """Yield COPY data in chunks up to (excluding) the ``\\.`` line.
