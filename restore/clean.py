@@ -43,6 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import psycopg
 
@@ -143,115 +144,136 @@ def _one(conn: psycopg.Connection, sql: str, params: tuple[object, ...]) -> list
 def drop_resolver(e: TocEntry, if_exists: bool, blobs: dict[int, list[int]]) -> Resolver | None:
     """A catalog look-up for the kinds whose TOC name does not spell the DROP unambiguously."""
     ie = " IF EXISTS" if if_exists else ""
-    if e.kind == Kind.DEFAULT and e.schema is not None:  # "table column"
-        def default(conn: psycopg.Connection) -> str | Skip | None:
-            rows = _one(conn, """
-                SELECT n.nspname, c.relname, a.attname
-                  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                  JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-                 WHERE n.nspname = %s AND c.relname || ' ' || a.attname = %s AND a.attnum > 0 AND NOT a.attisdropped""",
-                (e.schema, e.name))
-            if len(rows) > 1:
-                return Skip(f"{e.name!r} names more than one column")
-            if not rows:
-                return ""  # no default: nothing to undo (the table goes anyway)
-            sch, rel, col = rows[0]
-            return f"ALTER TABLE ONLY {quote_ident(sch)}.{quote_ident(rel)} ALTER COLUMN {quote_ident(col)} DROP DEFAULT;"
-        return default
-    if e.kind == Kind.CHECK_CONSTRAINT and e.schema is not None:  # "table constraint", or a domain's NOT VALID checks
-        def check(conn: psycopg.Connection) -> str | Skip | None:
-            rows = _one(conn, """
-                SELECT n.nspname, c.relname, k.conname
-                  FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
-                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                 WHERE k.contype = 'c' AND n.nspname = %s AND c.relname || ' ' || k.conname = %s""",
-                (e.schema, e.name))
-            if len(rows) > 1:
-                return Skip(f"{e.name!r} names more than one constraint")
-            if not rows:
-                return ""  # a domain's checks go with the domain
-            sch, rel, con = rows[0]
-            return f"ALTER TABLE{ie} {quote_ident(sch)}.{quote_ident(rel)} DROP CONSTRAINT{ie} {quote_ident(con)};"
-        return check
-    if e.kind in (Kind.RULE, Kind.POLICY) and e.schema is not None:  # "table name"
-        # Dropped explicitly: a rule or policy may read another table of the backup, which is
-        # then no longer pinned by it. A view's _RETURN rule written after the data (a view in
-        # a loop with a function, split as pg_dump does) becomes a placeholder query again.
-        def rule_or_policy(conn: psycopg.Connection) -> str | Skip | None:
-            if e.kind == Kind.RULE:
-                q = """SELECT c.oid, c.relkind, r.rulename FROM pg_catalog.pg_rewrite r
-                         JOIN pg_catalog.pg_class c ON c.oid = r.ev_class"""
-                cond = "c.relname || ' ' || r.rulename = %s"
-            else:
-                q = """SELECT c.oid, c.relkind, r.polname FROM pg_catalog.pg_policy r
-                         JOIN pg_catalog.pg_class c ON c.oid = r.polrelid"""
-                cond = "c.relname || ' ' || r.polname = %s"
-            rows = _one(conn, q + " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-                                  " WHERE n.nspname = %s AND " + cond, (e.schema, e.name))
-            if len(rows) > 1:
-                return Skip(f"{e.name!r} names more than one {e.kind.lower()}")
-            if not rows:
-                return None
-            oid, relkind, name = rows[0]
-            (rel,), = _one(conn, "SELECT %s::oid::pg_catalog.regclass::text", (oid,))
-            if e.kind == Kind.POLICY:
-                return f"DROP POLICY{ie} {quote_ident(name)} ON {rel};"
-            if name != "_RETURN":
-                return f"DROP RULE{ie} {quote_ident(name)} ON {rel};"
-            if relkind != "v":
-                return ""  # goes with its relation
-            cols = _one(conn, """
-                SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
-                       CASE WHEN a.attcollation <> t.typcollation THEN
-                            (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname)
-                               FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
-                              WHERE co.oid = a.attcollation) END
-                  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-                 WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum""", (oid,))
-            select = ", ".join(f"NULL::{typ}{f' COLLATE {coll}' if coll else ''} AS {quote_ident(col)}" for col, typ, coll in cols)
-            return f"CREATE OR REPLACE VIEW {rel} AS SELECT {select};"
-        return rule_or_policy
-    if e.kind == Kind.USER_MAPPING:  # "user SERVER server" (user "public" is PUBLIC)
-        def mapping(conn: psycopg.Connection) -> str | Skip | None:
-            rows = _one(conn, """
-                SELECT umuser = 0, usename, srvname
-                  FROM pg_catalog.pg_user_mappings WHERE usename || ' SERVER ' || srvname = %s""", (e.name,))
-            if len(rows) > 1:
-                return Skip(f"{e.name!r} names more than one user mapping")
-            if not rows:
-                return None
-            public, user, server = rows[0]
-            return f"DROP USER MAPPING{ie} FOR {'PUBLIC' if public else quote_ident(user)} SERVER {quote_ident(server)};"
-        return mapping
-    if e.kind == Kind.SUBSCRIPTION:
-        def subscription(conn: psycopg.Connection) -> str | Skip | None:
-            rows = _one(conn, """
-                SELECT subslotname IS NOT NULL FROM pg_catalog.pg_subscription
-                 WHERE subname = %s AND subdbid = (SELECT oid FROM pg_catalog.pg_database
-                                                    WHERE datname = pg_catalog.current_database())""", (e.name,))
-            if not rows:
-                return None
-            if rows[0][0]:
-                return Skip("it has a replication slot: DROP SUBSCRIPTION cannot run inside the clean's transaction "
-                            "and would drop the slot on the publisher; run ALTER SUBSCRIPTION ... DISABLE, "
-                            "ALTER SUBSCRIPTION ... SET (slot_name = NONE) and DROP SUBSCRIPTION yourself")
-            return f"DROP SUBSCRIPTION{ie} {quote_ident(e.name)};"
-        return subscription
     if e.kind == Kind.BLOB_METADATA:
         oids = blobs.get(e.id)
-        if not oids:
-            return None
+        return partial(_drop_large_objects, oids=oids) if oids else None
+    resolve = _RESOLVERS.get(e.kind)
+    if resolve is None or (e.kind in _SCHEMA_QUALIFIED and e.schema is None):
+        return None
+    return partial(resolve, e=e, ie=ie)
 
-        def large_objects(conn: psycopg.Connection) -> str | Skip | None:
-            there = [r[0] for r in _one(conn, "SELECT oid::bigint FROM pg_catalog.pg_largeobject_metadata"
-                                              " WHERE oid = ANY(%s::oid[]) ORDER BY 1", (oids,))]
-            if not there:
-                return None
-            return ("SELECT pg_catalog.lo_unlink(o) FROM pg_catalog.unnest('{"
-                    + ",".join(str(o) for o in there) + "}'::pg_catalog.oid[]) AS o;")
-        return large_objects
-    return None
+
+def _drop_default(conn: psycopg.Connection, *, e: TocEntry, ie: str) -> str | Skip | None:
+    """A column default: the TOC name is "table column"."""
+    rows = _one(conn, """
+        SELECT n.nspname, c.relname, a.attname
+          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE n.nspname = %s AND c.relname || ' ' || a.attname = %s AND a.attnum > 0 AND NOT a.attisdropped""",
+        (e.schema, e.name))
+    if len(rows) > 1:
+        return Skip(f"{e.name!r} names more than one column")
+    if not rows:
+        return ""  # no default: nothing to undo (the table goes anyway)
+    sch, rel, col = rows[0]
+    return f"ALTER TABLE ONLY {quote_ident(sch)}.{quote_ident(rel)} ALTER COLUMN {quote_ident(col)} DROP DEFAULT;"
+
+
+def _drop_check(conn: psycopg.Connection, *, e: TocEntry, ie: str) -> str | Skip | None:
+    """A CHECK constraint: "table constraint", or a domain's NOT VALID checks."""
+    rows = _one(conn, """
+        SELECT n.nspname, c.relname, k.conname
+          FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE k.contype = 'c' AND n.nspname = %s AND c.relname || ' ' || k.conname = %s""",
+        (e.schema, e.name))
+    if len(rows) > 1:
+        return Skip(f"{e.name!r} names more than one constraint")
+    if not rows:
+        return ""  # a domain's checks go with the domain
+    sch, rel, con = rows[0]
+    return f"ALTER TABLE{ie} {quote_ident(sch)}.{quote_ident(rel)} DROP CONSTRAINT{ie} {quote_ident(con)};"
+
+
+def _drop_rule_or_policy(conn: psycopg.Connection, *, e: TocEntry, ie: str) -> str | Skip | None:
+    """A rule or policy ("table name"), dropped explicitly: it may read another table of the
+    backup, which is then no longer pinned by it. A view's _RETURN rule written after the data
+    (a view in a loop with a function, split as pg_dump does) becomes a placeholder query again."""
+    if e.kind == Kind.RULE:
+        q = """SELECT c.oid, c.relkind, r.rulename FROM pg_catalog.pg_rewrite r
+                 JOIN pg_catalog.pg_class c ON c.oid = r.ev_class"""
+        cond = "c.relname || ' ' || r.rulename = %s"
+    else:
+        q = """SELECT c.oid, c.relkind, r.polname FROM pg_catalog.pg_policy r
+                 JOIN pg_catalog.pg_class c ON c.oid = r.polrelid"""
+        cond = "c.relname || ' ' || r.polname = %s"
+    rows = _one(conn, q + " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                          " WHERE n.nspname = %s AND " + cond, (e.schema, e.name))
+    if len(rows) > 1:
+        return Skip(f"{e.name!r} names more than one {e.kind.lower()}")
+    if not rows:
+        return None
+    oid, relkind, name = rows[0]
+    (rel,), = _one(conn, "SELECT %s::oid::pg_catalog.regclass::text", (oid,))
+    if e.kind == Kind.POLICY:
+        return f"DROP POLICY{ie} {quote_ident(name)} ON {rel};"
+    if name != "_RETURN":
+        return f"DROP RULE{ie} {quote_ident(name)} ON {rel};"
+    if relkind != "v":
+        return ""  # goes with its relation
+    return _placeholder_view(conn, oid, rel)
+
+
+def _placeholder_view(conn: psycopg.Connection, oid: int, rel: str) -> str:
+    """``CREATE OR REPLACE VIEW`` with the view's columns as typed NULLs (collations kept)."""
+    cols = _one(conn, """
+        SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+               CASE WHEN a.attcollation <> t.typcollation THEN
+                    (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname)
+                       FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+                      WHERE co.oid = a.attcollation) END
+          FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+         WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum""", (oid,))
+    select = ", ".join(f"NULL::{typ}{f' COLLATE {coll}' if coll else ''} AS {quote_ident(col)}" for col, typ, coll in cols)
+    return f"CREATE OR REPLACE VIEW {rel} AS SELECT {select};"
+
+
+def _drop_user_mapping(conn: psycopg.Connection, *, e: TocEntry, ie: str) -> str | Skip | None:
+    """A user mapping: "user SERVER server" (user "public" is PUBLIC)."""
+    rows = _one(conn, """
+        SELECT umuser = 0, usename, srvname
+          FROM pg_catalog.pg_user_mappings WHERE usename || ' SERVER ' || srvname = %s""", (e.name,))
+    if len(rows) > 1:
+        return Skip(f"{e.name!r} names more than one user mapping")
+    if not rows:
+        return None
+    public, user, server = rows[0]
+    return f"DROP USER MAPPING{ie} FOR {'PUBLIC' if public else quote_ident(user)} SERVER {quote_ident(server)};"
+
+
+def _drop_subscription(conn: psycopg.Connection, *, e: TocEntry, ie: str) -> str | Skip | None:
+    """A subscription of this database, unless it has a slot (that DROP cannot run here)."""
+    rows = _one(conn, """
+        SELECT subslotname IS NOT NULL FROM pg_catalog.pg_subscription
+         WHERE subname = %s AND subdbid = (SELECT oid FROM pg_catalog.pg_database
+                                            WHERE datname = pg_catalog.current_database())""", (e.name,))
+    if not rows:
+        return None
+    if rows[0][0]:
+        return Skip("it has a replication slot: DROP SUBSCRIPTION cannot run inside the clean's transaction "
+                    "and would drop the slot on the publisher; run ALTER SUBSCRIPTION ... DISABLE, "
+                    "ALTER SUBSCRIPTION ... SET (slot_name = NONE) and DROP SUBSCRIPTION yourself")
+    return f"DROP SUBSCRIPTION{ie} {quote_ident(e.name)};"
+
+
+def _drop_large_objects(conn: psycopg.Connection, *, oids: list[int]) -> str | Skip | None:
+    """The large objects of a BLOB METADATA entry that the target has."""
+    there = [r[0] for r in _one(conn, "SELECT oid::bigint FROM pg_catalog.pg_largeobject_metadata"
+                                      " WHERE oid = ANY(%s::oid[]) ORDER BY 1", (oids,))]
+    if not there:
+        return None
+    return ("SELECT pg_catalog.lo_unlink(o) FROM pg_catalog.unnest('{"
+            + ",".join(str(o) for o in there) + "}'::pg_catalog.oid[]) AS o;")
+
+
+#: The kinds :func:`drop_resolver` looks up in the catalog, and how.
+_RESOLVERS: dict[str, Callable[..., "str | Skip | None"]] = {
+    Kind.DEFAULT: _drop_default, Kind.CHECK_CONSTRAINT: _drop_check, Kind.RULE: _drop_rule_or_policy,
+    Kind.POLICY: _drop_rule_or_policy, Kind.USER_MAPPING: _drop_user_mapping, Kind.SUBSCRIPTION: _drop_subscription,
+}
+#: Of those, the kinds whose entry must name a schema to be looked up.
+_SCHEMA_QUALIFIED = frozenset({Kind.DEFAULT, Kind.CHECK_CONSTRAINT, Kind.RULE, Kind.POLICY})
 
 
 def _blob_oids(backup: Backup, ids: set[int]) -> dict[int, list[int]]:
