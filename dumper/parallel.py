@@ -11,12 +11,16 @@ on it sees exactly the leader's instant, so every COPY of the backup describes o
 transaction is open, which the leader guarantees by holding its transaction until the end.
 The leader's ``ACCESS SHARE`` locks keep DDL away from every table the workers read.
 
-Workers are processes, each driven by a thread of the leader. Threads alone would be
-simpler, but psycopg hands over COPY data one row per message and that per-row step holds
-the GIL (about 1 µs a row): measured on 2 cores, two threads were no faster than one. A
-spawned process per worker has its own interpreter, so the per-row work of N workers runs on
-N cores; the leader's thread only sends the task and relays progress. ``PYDUMP_WORKERS=threads``
-keeps everything in one process (for debugging, or where processes cannot be spawned).
+Up to :data:`THREAD_WORKERS` workers are threads of the leader; more are processes, each
+driven by a thread of the leader. The per-row step of a COPY (``dumper.data``: one
+``get_copy_data`` and one ``bytearray +=``, ~0.3 µs a row) holds the GIL, while compressing,
+hashing and writing release it; a spawned process costs an interpreter, psycopg's import and
+a pipe (~0.3-0.4 s of CPU). Measured on 2 cores (issue 11, 145 MB, default gzip): two worker
+threads used 1.4 s of client CPU against 2.3 s for two processes, and finished sooner, since
+the server's two backends need those cores too. With more workers the GIL-held share grows
+with N, so each gets its own interpreter and the per-row work of N workers runs on N cores
+(the leader's thread only sends the task and relays progress). ``PYDUMP_WORKERS=threads`` or
+``=processes`` forces either (for debugging, or where processes cannot be spawned).
 Each worker compresses its block (entry header, ``COPY ... FROM
 stdin;``, data, ``\\.``) into one complete gzip member (zstd frame) spooled to a file in the
 backup's temporary directory, so memory stays flat however large a table is. The leader
@@ -60,6 +64,7 @@ from dumper.session import _SETUP
 from dumper.sinks import CompressedFile, CsvSink
 from dumper.toc import Entry
 
+THREAD_WORKERS = 2  # up to this many workers are threads (see the module docstring)
 SPLIT_MIN_PAGES = 2048  # 16 MiB of heap: below that a range split costs more than it saves
 TID_RANGE_VERSION = 140000  # TID range scans (PostgreSQL 14)
 
@@ -195,7 +200,8 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._conns: list[psycopg.Connection[Any]] = []
         self._children: list[_Child] = []
-        self.processes = os.environ.get("PYDUMP_WORKERS", "processes") != "threads"
+        mode = os.environ.get("PYDUMP_WORKERS", "")
+        self.processes = mode == "processes" or (mode != "threads" and jobs > THREAD_WORKERS)
         self._lock = threading.Lock()
         self._ready = threading.Semaphore(0)
         self.connect_errors: list[str] = []
