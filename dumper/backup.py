@@ -37,7 +37,7 @@ from dumper.progress import Progress, peak_rss_mb
 from dumper.events import BACKUP_ARTIFACT, Reporter
 from dumper.shell_scripts import restore_full_sh, restore_sh
 from dumper.redact import row_filter
-from dumper.connect import connect, redact_dsn
+from dumper.connect import connect, first_line, redact_dsn
 from dumper.format import layout
 from dumper.format.manifest import file_entry, file_sha256, listed_files, metadata_bytes, row_counts_bytes
 from dumper.format.toc import Kind, toc_bytes
@@ -287,7 +287,9 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
     ``out of shared memory`` is the server's whole message when its lock table is full; it
     becomes the lock-budget message (exit 6). Under ``--lock-batches`` any server error (a
     ``COPY`` of a table dropped since the snapshot, a deparser that lost its object) is first
-    checked against the snapshot's fingerprints, so the line names what changed (exit 7).
+    checked against the snapshot's fingerprints, so the line names what changed (exit 7). An
+    error giving the OID of a relation dropped since the snapshot names it instead; a psycopg
+    error no phase turned into a :class:`ServerError` (a lost connection) becomes one.
     """
     st = _LockState()
     try:
@@ -311,6 +313,11 @@ def _dump(plan: Plan, s: Session, tmp: Path, progress: Progress, warn: Callable[
         if named is not None:
             raise named from None
         raise
+    except psycopg.Error as e:
+        # a server call no phase wraps (a SET on the snapshot connection) met a lost server:
+        # the server's failure, in one line, not a bug
+        lost = "lost the server: " if isinstance(e, psycopg.OperationalError) else ""
+        raise ServerError(lost + first_line(e)) from None
     finally:
         if st.batches is not None:
             st.batches.close()

@@ -25,6 +25,9 @@
    table locks: ``LOCK TABLE`` (by name) locked the new table and its rows, all newer than the
    snapshot, were invisible: pydump exited 0 with the table dumped *empty*. Now each locked
    name is checked to still be the snapshot's table: exit 7 naming it.
+9. The connection lost (dropped, or stalled until the watchdog shut it) right at the
+   ``SET LOCAL lock_timeout`` that precedes the table locks (``--lock-wait-timeout``): exit 1
+   "internal error: OperationalError" over three lines; now exit 7 in one line, as anywhere else.
 """
 
 from __future__ import annotations
@@ -165,3 +168,20 @@ def test_relation_dropped_after_the_snapshot_is_named(make_db, run_sql, tmp_path
         or f'relation "{label.split()[-1]}" does not exist' in lines[0], err
     assert not re.search(r"OID|relation \d+", lines[0]), err
     assert not out.exists() or os.listdir(out) == []
+
+
+@pytest.mark.parametrize("mode", ["drop", "stall"])
+def test_connection_lost_at_the_lock_timeout_setting_is_exit_7(make_db, run_sql, tmp_path: Path, mode: str) -> None:  # type: ignore[no-untyped-def]
+    src = make_db("lost")
+    run_sql(src, "CREATE TABLE public.t (id int PRIMARY KEY); INSERT INTO public.t VALUES (1);")
+    proxy = FlakyProxy(make_db.server.port, mode, 0, fault_on=b"SET LOCAL lock_timeout = 2000")
+    try:
+        run = dump(make_db.server.dsn(dbname(src), tcp=True, port=proxy.port), tmp_path / "out",
+                   "--lock-wait-timeout", "2000", env={"PYDUMP_STALL_TIMEOUT_S": "2"}, timeout=120)
+    finally:
+        proxy.close()
+    assert proxy.faults[mode] == 1
+    assert run.returncode == 7, run.stderr
+    lines = _error_lines(run.stderr, "pydump")
+    assert len(lines) == 1 and lines[0].startswith("pydump: error: lost the server: "), run.stderr
+    assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []

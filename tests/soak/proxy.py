@@ -13,7 +13,8 @@ slow link. Each accepted connection draws its fate once, when the proxy is told 
 
 ``hold_on`` (regression tests): the first chunk that contains these bytes (a query's text) is
 held until :attr:`FlakyProxy.release` is set; :attr:`FlakyProxy.held` is set meanwhile, so a
-test can change the database between two given queries of a tool.
+test can change the database between two given queries of a tool. ``fault_on``: the ``drop`` or
+``stall`` fires at the first chunk that contains these bytes, instead of after a byte count.
 
 Threads, not asyncio: two per connection, every socket with a timeout so that every loop
 notices :meth:`FlakyProxy.close` within a second. Listens on 127.0.0.1 and connects only to
@@ -35,12 +36,13 @@ class FlakyProxy:
     """``127.0.0.1:<port>`` forwarding to ``127.0.0.1:<upstream_port>`` with one fault mode."""
 
     def __init__(self, upstream_port: int, mode: str, seed: int, after_bytes: int | None = None,
-                 hold_on: bytes | None = None) -> None:
+                 hold_on: bytes | None = None, fault_on: bytes | None = None) -> None:
         """``after_bytes``: fire the fault after exactly this many bytes (regression tests);
-        default a random point per connection. ``hold_on``: see the module docstring."""
+        default a random point per connection. ``hold_on``, ``fault_on``: see the module docstring."""
         assert mode in ("none", "drop", "stall", "slow")
         self.after_bytes = after_bytes
         self.hold_on = hold_on
+        self.fault_on = fault_on
         self.held = threading.Event()
         self.release = threading.Event()
         self.upstream_port = upstream_port
@@ -98,9 +100,12 @@ class FlakyProxy:
                     continue
                 if not data:
                     break
+                seen = tail + data  # a marker may straddle two reads
+                tail = seen[-64:]
                 with self.lock:
                     state["bytes"] = int(state["bytes"]) + len(data)
-                    fire = self.mode in ("drop", "stall") and not state["fired"] and state["bytes"] >= int(state["budget"])
+                    due = state["bytes"] >= int(state["budget"]) if self.fault_on is None else self.fault_on in seen
+                    fire = self.mode in ("drop", "stall") and not state["fired"] and due
                     if fire:
                         state["fired"] = True
                         self.faults[self.mode] += 1
@@ -110,13 +115,10 @@ class FlakyProxy:
                     continue  # swallowed; nothing more flows either way
                 if self.mode == "slow":
                     time.sleep(0.001)
-                if self.hold_on is not None and not self.held.is_set():
-                    seen = tail + data  # the marker may straddle two reads
-                    tail = seen[-len(self.hold_on):]
-                    if self.hold_on in seen:
-                        self.held.set()
-                        while not self.release.wait(0.2) and not self.closed.is_set():
-                            pass
+                if self.hold_on is not None and not self.held.is_set() and self.hold_on in seen:
+                    self.held.set()
+                    while not self.release.wait(0.2) and not self.closed.is_set():
+                        pass
                 dst.sendall(data)
         except OSError:
             pass
