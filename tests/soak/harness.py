@@ -19,7 +19,8 @@ What every pydump run must do, whatever happened: exit 0 with exactly one new co
 one committed state of the writers' log), or exit with a documented code (6, 7; 3 through the
 proxy) and one ``pydump: error:`` line, leaving no new complete-looking directory, removing no
 complete backup and no ``.partial`` of its own; within its deadline (a hang is a finding).
-An exit 1 (a bug) or a line that gives an OID instead of naming the object is a finding too.
+An exit 1 (a bug), a line that gives an OID instead of naming the object, or a server error only
+pydump's own SQL can cause (a syntax error, an unknown ``pg_catalog`` function) is a finding too.
 Every violation is a *finding*; a complete backup that fails its check or its restore is
 *lost*. The soak passes when there are no findings.
 """
@@ -63,6 +64,8 @@ RUN_DEADLINE_S = 120.0
 #: A line that gives an object's OID instead of its name: what the user cannot act on (the
 #: dumper names the relation from its snapshot catalog read, dumper/backup.py).
 OID_ONLY = re.compile(r"(cache lookup failed for relation|could not open relation with OID) \d+")
+#: A server error no concurrent session can cause: pydump's own SQL is wrong (exit 7 all the same).
+OWN_SQL_BUG = re.compile(r"syntax error|function pg_catalog\.[^\n]* does not exist|operator does not exist")
 SCENARIOS = ("dump", "dump", "dump-batches", "proxy-dump", "proxy-restore", "kill-dump", "kill-restore")
 
 
@@ -287,6 +290,8 @@ class Soak:
             self.report.finding(f"{what}: {bad}")
         elif OID_ONLY.search(proc.stderr):
             self.report.finding(f"{what}: the error names an OID, not the object: {_last(proc.stderr)!r}")
+        elif OWN_SQL_BUG.search(proc.stderr):
+            self.report.finding(f"{what}: pydump sent SQL the server rejects: {_last(proc.stderr)!r}")
         if new:
             self.report.finding(f"{what}: failed run (exit {proc.code}) left a complete-looking backup {sorted(new)}")
         if removed:

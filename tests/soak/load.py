@@ -34,6 +34,7 @@ TOTAL = ACCOUNTS * 1000
 PARENTS = 200
 CHILDREN_PER_PARENT = 10
 BRANCHES, TELLERS, BENCH_ACCOUNTS = 2, 20, 2000
+CHURN_ROWS, BASE_ROWS = 20, 50  # rows of every zoo.tN the DDL session creates, of zoo.base
 
 
 def app_schema(accounts: int, parents: int, children_per_parent: int, events: int = 0) -> str:
@@ -73,7 +74,7 @@ INSERT INTO public.pgbench_accounts SELECT g, 1 + (g - 1) % {BRANCHES}, 0 FROM g
 
 CREATE SCHEMA zoo;
 CREATE TABLE zoo.base (id int PRIMARY KEY, v text);
-INSERT INTO zoo.base SELECT g, 'b' || g FROM generate_series(1, 50) g;
+INSERT INTO zoo.base SELECT g, 'b' || g FROM generate_series(1, {BASE_ROWS}) g;
 ANALYZE;
 """
 
@@ -245,7 +246,8 @@ class DdlChurner(Session):
         k = rnd.randrange(4)
         t = f"zoo.t{k}"
         stmts = [
-            f"CREATE TABLE {t} (id int PRIMARY KEY, v text); INSERT INTO {t} SELECT g, 'v' || g FROM generate_series(1, 20) g",
+            f"CREATE TABLE {t} (id int PRIMARY KEY, v text);"
+            f" INSERT INTO {t} SELECT g, 'v' || g FROM generate_series(1, {CHURN_ROWS}) g",
             f"DROP TABLE {t} CASCADE",
             f"ALTER TABLE {t} ADD COLUMN c{rnd.randrange(3)} int DEFAULT 7",
             f"ALTER TABLE {t} RENAME COLUMN v TO w",
@@ -282,7 +284,8 @@ def check_restored(dsn: str) -> tuple[bool, str]:
 
     The highest ``state_log`` version is the last AppWriter commit the snapshot saw; the row
     counts must be the totals that commit logged, every parent's counter its children, no
-    orphan, the money unchanged, and the pgbench tables' balances must equal their history.
+    orphan, the money unchanged, and the pgbench tables' balances must equal their history; every
+    table of the DDL session holds the rows it was created with.
     """
     with psycopg.connect(dsn, connect_timeout=10) as conn:
         def one(q: str) -> Any:
@@ -310,4 +313,12 @@ def check_restored(dsn: str) -> tuple[bool, str]:
         for seq, table in (("public.events_id_seq", "public.events"), ("public.children_id_seq", "public.children")):
             if one(f"SELECT last_value FROM {seq}")[0] < one(f"SELECT coalesce(max(id), 0) FROM {table}")[0]:
                 return False, f"{seq} restored below max(id) of {table}"
+        # the DDL session's tables never change rows once created: a table dropped and created
+        # again under the dump would show as one with fewer rows (or none)
+        zoo = [r[0] for r in conn.execute("SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n"
+                                          " ON n.oid = c.relnamespace WHERE n.nspname = 'zoo' AND c.relkind = 'r'")]
+        for table in zoo:
+            want = BASE_ROWS if table == "zoo.base" else CHURN_ROWS
+            if one(f"SELECT count(*) FROM {table}")[0] != want:
+                return False, f"{table} restored with {one(f'SELECT count(*) FROM {table}')[0]} rows, not {want}"
         return True, f"v{version}"
