@@ -71,12 +71,25 @@ class _Graph:
 
     def _catalog_edges(self) -> None:
         """pg_depend's edges, between the entries that carry each end."""
+        # find() inlined for the common cases (an owner, or nothing at all): ~200,000 edges at
+        # 10,000 tables, most of them naming an entry's own object or an object without one
+        owner, aliases, find = self.owner.get, self.depends.aliases, self.find
         for dep, ref, deptype in self.depends.edges:
-            a = self.find(dep)
+            a = owner(dep)
             if a is None:
-                continue
-            b = self.find(ref)
-            if b is None or a is b:
+                if dep not in aliases:
+                    continue
+                a = find(dep)
+                if a is None:
+                    continue
+            b = owner(ref)
+            if b is None:
+                if ref not in aliases:
+                    continue
+                b = find(ref)
+                if b is None:
+                    continue
+            if a is b:
                 continue
             # A serial sequence is "owned" by its column (deptype 'a'), but must exist before the
             # table whose default calls it; the separate OWNED BY entry carries that link.

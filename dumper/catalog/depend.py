@@ -25,7 +25,10 @@ class Dependencies:
 
 def read_dependencies(s: Session) -> Dependencies:
     deps = Dependencies()
-    # The largest catalog read (several rows per table): plain tuples, no per-row dict.
+    # The largest catalog read (several rows per table): plain tuples, no per-row dict. A type's
+    # internal edges (array -> element, row type -> its table, multirange -> range) and a
+    # trigger's (a foreign key's triggers, a constraint trigger's row) join two objects that one
+    # entry carries, or none: they never order anything (a third of the rows at 10,000 tables).
     deps.edges = [
         ((cls, objid), (refcls, refobjid), deptype)
         for cls, objid, refcls, refobjid, deptype in s.query(
@@ -34,6 +37,8 @@ def read_dependencies(s: Session) -> Dependencies:
                    d.refclassid::pg_catalog.regclass::text AS refcls, d.refobjid, d.deptype
               FROM pg_catalog.pg_depend d
              WHERE d.deptype IN ('n', 'a', 'i') AND d.objid >= 16384 AND d.refobjid >= 16384
+               AND NOT (d.deptype = 'i' AND d.classid IN ('pg_catalog.pg_type'::pg_catalog.regclass,
+                                                          'pg_catalog.pg_trigger'::pg_catalog.regclass))
             """,
             tuples=True,
         )
