@@ -65,7 +65,11 @@ def notnull_clause(rel: Relation | None, col: Column, parent_rels: list[Relation
     """
     nn = col.nn_constraint
     if nn is None or rel is None:
-        return "NOT NULL" if col.notnull else ""
+        # a parent's NOT NULL reaches its children (not partitions: they are attached later); written
+        # again it would become a local constraint of the child once restored on 18
+        inherited = rel is not None and not rel.is_partition and col.inh_count and any(
+            pc.notnull for p in parent_rels for pc in p.columns if pc.name == col.name)
+        return "NOT NULL" if col.notnull and not inherited else ""
     return _named_notnull(rel, col) if _writes_notnull(rel, col, parent_rels) else ""
 
 
