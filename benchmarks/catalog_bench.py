@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,7 +117,7 @@ def load_average() -> str:
         return "?"
 
 
-def render(rows: list[tuple[int, float, float, dict]], label: str, pg_dump: Path, repeat: int, loads: str) -> str:
+def render(rows: list[tuple[int, float, float, dict[str, Any]]], label: str, pg_dump: Path, repeat: int, loads: str) -> str:
     """The results as Markdown (printed, and written with ``--results``)."""
     lines = [
         f"Server: {label}; pg_dump: {pg_dump}; {os.cpu_count()} cores; {repeat} runs of each tool per size, "
@@ -129,6 +130,8 @@ def render(rows: list[tuple[int, float, float, dict]], label: str, pg_dump: Path
         lines.append(f"| {n:,} | {py:.2f} s | {pg:.2f} s | {py / pg:.2f} | {py / n * 1000:.2f} | "
                      f"{t.get('catalog_s', float('nan')):.2f} s | {t.get('ordering_s', float('nan')):.2f} s | "
                      f"{t.get('catalog_queries', '?')} |")
+    lines += ["", "Every run (pydump/pg_dump seconds, in the order run): "
+              + "; ".join(f"{n:,} tables: {t.get('runs', '')}" for n, _py, _pg, t in rows) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -194,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             py, pg = statistics.median(py_times), statistics.median(pg_times)
             timings = {k: statistics.median(m[k] for m in metas) for k in ("catalog_s", "ordering_s", "catalog_queries")
                        if all(k in m for m in metas)}
+            timings["runs"] = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(py_times, pg_times))
             rows.append((n, py, pg, timings))
             if args.profile and n == sizes[0]:
                 prof = tmp / "pydump.prof"
