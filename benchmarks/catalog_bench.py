@@ -2,7 +2,8 @@
 
 Not a test: it prints numbers. It builds, in a fresh database, N tables (default 10,000), each
 with a primary key, a foreign key to the previous table, a secondary index, a default and a
-comment, then times both tools dumping the schema only, and prints both times, the ratio and
+comment, then times both tools dumping the schema only (pydump also with ``-j2``, which reads a large
+catalog on two connections), and prints the times, the ratios and
 pydump's number of catalog queries (from ``metadata.json``), which must not grow with N.
 
     .venv/bin/python -m benchmarks.catalog_bench                # 10,000 tables, own throwaway server
@@ -80,11 +81,12 @@ def build_schema(dsn: str, n: int, start: int = 1) -> float:
     return time.monotonic() - t0
 
 
-def time_pydump(dsn: str, out: Path, profile: Path | None = None) -> tuple[float, dict]:
+def time_pydump(dsn: str, out: Path, profile: Path | None = None, jobs: int = 1) -> tuple[float, dict]:
     t0 = time.monotonic()
     pre = ["-m", "cProfile", "-o", str(profile)] if profile else []
     proc = subprocess.run(
-        [sys.executable, *pre, "-m", "dumper", dsn, "--schema-only", "--out", str(out), "--no-report", "--json"],
+        [sys.executable, *pre, "-m", "dumper", dsn, "--schema-only", "-j", str(jobs), "--out", str(out),
+         "--no-report", "--json"],
         capture_output=True, text=True, cwd=ROOT,
     )
     elapsed = time.monotonic() - t0
@@ -123,14 +125,14 @@ def render(rows: list[tuple[int, float, float, dict[str, Any]]], label: str, pg_
         f"Server: {label}; pg_dump: {pg_dump}; {os.cpu_count()} cores; {repeat} runs of each tool per size, "
         f"alternating, medians; load average before/after: {loads}.",
         "",
-        "| tables | pydump --schema-only | pg_dump -s | ratio | pydump s per 1,000 tables | catalog reads | catalog check + entries + order | catalog queries |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| tables | pydump --schema-only | pg_dump -s | ratio | pydump s per 1,000 tables | catalog reads | catalog check + entries + order | catalog queries | pydump -j2 (catalog on two connections) | ratio -j2 |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, py, pg, t in rows:
         lines.append(f"| {n:,} | {py:.2f} s | {pg:.2f} s | {py / pg:.2f} | {py / n * 1000:.2f} | "
                      f"{t.get('catalog_s', float('nan')):.2f} s | {t.get('ordering_s', float('nan')):.2f} s | "
-                     f"{t.get('catalog_queries', '?')} |")
-    lines += ["", "Every run (pydump/pg_dump seconds, in the order run): "
+                     f"{t.get('catalog_queries', '?')} | {t.get('j2', float('nan')):.2f} s | {t.get('j2', float('nan')) / pg:.2f} |")
+    lines += ["", "Every run (pydump/pydump -j2/pg_dump seconds, in the order run): "
               + "; ".join(f"{n:,} tables: {t.get('runs', '')}" for n, _py, _pg, t in rows) + "."]
     return "\n".join(lines) + "\n"
 
@@ -185,19 +187,22 @@ def main(argv: list[str] | None = None) -> int:
             done = n
             pgtest.run_sql(dsn, "ANALYZE")
             print(f"  built in {built:.1f} s", flush=True)
-            py_times, pg_times, metas = [], [], []
+            py_times, j2_times, pg_times, metas = [], [], [], []
             for _ in range(max(1, args.repeat)):
                 t, meta = time_pydump(dsn, tmp)
                 py_times.append(t)
                 metas.append(meta.get("timings", {}))
+                j2_times.append(time_pydump(dsn, tmp, jobs=2)[0])  # the catalog on two connections
                 pg_times.append(time_pg_dump(pg_dump, dsn))
-                print(f"  pydump {t:7.2f} s, pg_dump {pg_times[-1]:7.2f} s  (catalog {metas[-1].get('catalog_s')} s, "
+                print(f"  pydump {t:7.2f} s, -j2 {j2_times[-1]:7.2f} s, pg_dump {pg_times[-1]:7.2f} s  "
+                      f"(catalog {metas[-1].get('catalog_s')} s, "
                       f"locks {metas[-1].get('locks_s')} s, check+entries+order {metas[-1].get('ordering_s')} s, "
                       f"{metas[-1].get('catalog_queries')} catalog queries, {meta.get('entries')} entries)", flush=True)
             py, pg = statistics.median(py_times), statistics.median(pg_times)
             timings = {k: statistics.median(m[k] for m in metas) for k in ("catalog_s", "ordering_s", "catalog_queries")
                        if all(k in m for m in metas)}
-            timings["runs"] = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(py_times, pg_times))
+            timings["runs"] = ", ".join(f"{a:.1f}/{c:.1f}/{b:.1f}" for a, c, b in zip(py_times, j2_times, pg_times))
+            timings["j2"] = statistics.median(j2_times)
             rows.append((n, py, pg, timings))
             if args.profile and n == sizes[0]:
                 prof = tmp / "pydump.prof"

@@ -423,7 +423,7 @@ class _Dump:
             # before 14 the relation listing itself fails on a relation dropped since the snapshot
             # (pg_identify_object: "cache lookup failed"): its name is read first, to be given
             self.st.names.update(_relation_names(self.s))
-        cat = read_catalog(self.s, self.plan.schema_included, self.keep_relation, self.lock)
+        cat = read_catalog(self.s, self.plan.schema_included, self.keep_relation, self.lock, helper=self.plan.jobs > 1)
         ordered = self.build_and_order(cat)
         catalog_s = time.monotonic() - t0
         checks.bootstrap = self.s.query("SELECT rolname FROM pg_catalog.pg_roles WHERE oid = 10")[0]["rolname"]

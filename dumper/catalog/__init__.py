@@ -113,10 +113,13 @@ def read_catalog(
     keep_schema: Callable[[str], bool],
     keep_relation: Callable[[Relation], bool],
     lock: Callable[[list[Relation]], Optional["SnapshotBatches"]],
+    *,
+    helper: bool = False,
 ) -> Catalog:
     """Read the catalog: ``keep_*`` select what is dumped, ``lock`` locks the chosen relations
     (it gets them all and locks the tables) or, under ``--lock-batches``, locks nothing and
-    returns the batches the lock-holding reads go through."""
+    returns the batches the lock-holding reads go through. ``helper``: more than one connection
+    is allowed (``-j 2`` or more), so a large catalog may be read on two (:class:`_Helper`)."""
     gc_thaw()  # an earlier dump's objects, in a process that runs several
     t0 = time.monotonic()
     cat = Catalog()
@@ -132,15 +135,17 @@ def read_catalog(
     table_oids = [r.oid for r in cat.relations if r.kind in ("r", "p", "m", "f", "v")]
     # A large catalog is read on two connections at once (second_half: constraints, indexes,
     # comments, dependencies); the rest here, in the same order as ever.
-    helper = _Helper.start(s, cat, oids, table_oids) if batches is None and len(oids) >= _helper_min() else None
+    second = None
+    if batches is None and (helper or _HELPER_ENV in os.environ) and len(oids) >= _helper_min():
+        second = _Helper.start(s, cat, oids, table_oids)
     try:
-        _first_half(s, cat, schemas, table_oids, batches, helper is None, oids)
+        _first_half(s, cat, schemas, table_oids, batches, second is None, oids)
     except BaseException:
-        if helper is not None:
-            helper.abandon()
+        if second is not None:
+            second.abandon()
         raise
-    if helper is not None:
-        helper.join(s)
+    if second is not None:
+        second.join(s)
     cat.timings = {"catalog_s": round((t1 - t0) + (time.monotonic() - t2), 4), "locks_s": round(t2 - t1, 4)}
     return cat
 
@@ -174,11 +179,15 @@ def _second_half(s: Session, cat: Catalog, oids: list[int], table_oids: list[int
     cat.depends = read_dependencies(s)
 
 
+_HELPER_ENV = "PYDUMP_CATALOG_HELPER_MIN"
+
+
 def _helper_min() -> int:
-    """Relations from which the catalog is read on two connections (``PYDUMP_CATALOG_HELPER_MIN``
-    overrides it, for the tests; 0 = always)."""
+    """Relations from which the catalog is read on two connections when ``-j`` allows it.
+    ``PYDUMP_CATALOG_HELPER_MIN`` sets it and allows the second connection whatever ``-j`` says
+    (the tests use 0 to compare the output of both ways; the benchmark to measure it)."""
     try:
-        return int(os.environ.get("PYDUMP_CATALOG_HELPER_MIN", "2000"))
+        return int(os.environ.get(_HELPER_ENV, "2000"))
     except ValueError:
         return 2000
 
@@ -189,8 +198,10 @@ class _Helper:
     The server's deparsers and catalog scans then run on two backends at once (psycopg lets
     go of the GIL while it waits). The snapshot is the leader's, exported; the leader already
     holds the ``ACCESS SHARE`` locks, so the definitions the helper deparses cannot change
-    under it, as with pg_dump's parallel workers. It is only a speed-up: if the second
-    connection cannot be opened, the leader reads everything itself.
+    under it, as with pg_dump's parallel workers. Only with ``-j 2`` or more: one connection
+    is the default because it is what every server and pooler allows. It is only a speed-up:
+    if the snapshot cannot be exported or the second connection opened, the leader reads
+    everything itself.
     """
 
     def __init__(self, session: Session, cat: Catalog, oids: list[int], table_oids: list[int]) -> None:
@@ -200,13 +211,15 @@ class _Helper:
 
     @classmethod
     def start(cls, s: Session, cat: Catalog, oids: list[int], table_oids: list[int]) -> "_Helper | None":
+        import psycopg
+
         from dumper.errors import ToolError
         from dumper.session import Session
 
         try:
             helper = Session(s.dsn, snapshot=s.export_snapshot(),
                              encoding=None if s.encoding == s.db_encoding else s.encoding)
-        except ToolError:
+        except (ToolError, psycopg.Error):  # e.g. a pooler that keeps no backend per client
             return None
         helper.unreadable = s.unreadable
         h = cls(helper, cat, oids, table_oids)
