@@ -169,6 +169,36 @@ def read_details(s: Session, rels: list[Relation]) -> None:
         return
     by_oid = {r.oid: r for r in rels}
     oids = list(by_oid)
+    _read_columns(s, by_oid)
+    # Deparsed pieces: only now, with the tables locked.
+    for r in s.query(
+        """
+        SELECT c.oid,
+               CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partkey,
+               CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS partbound,
+               CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS viewdef,
+               fs.srvname AS server, ft.ftoptions,
+               (SELECT ic.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+                 WHERE i.indrelid = c.oid AND i.indisreplident) AS replident_index
+          FROM pg_catalog.pg_class c
+          LEFT JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.oid
+          LEFT JOIN pg_catalog.pg_foreign_server fs ON fs.oid = ft.ftserver
+         WHERE c.oid = ANY(%s) AND (c.relkind IN ('p', 'v', 'm', 'f') OR c.relispartition OR c.relreplident = 'i')
+        """,
+        (oids,),
+    ):
+        rel = by_oid[r["oid"]]
+        if rel.kind in ("v", "m"):
+            require_deparsed([{**r, "identity": rel.identity}], ("viewdef",), "view")
+        rel.partkey, rel.partbound, rel.viewdef = r["partkey"], r["partbound"], r["viewdef"]
+        rel.server, rel.ftoptions, rel.replident_index = r["server"], r["ftoptions"], r["replident_index"]
+    seqs = [r for r in rels if r.kind == "S"]
+    if seqs:
+        _read_sequences(s, seqs)
+
+
+def _read_columns(s: Session, by_oid: dict[int, Relation]) -> None:
+    """Every column of ``by_oid``'s relations, appended to ``Relation.columns`` in order."""
     v = s.info.version_num
     compression = "a.attcompression" if v >= 140000 else "''::\"char\""
     stattarget = "a.attstattarget" if v >= 170000 else "NULLIF(a.attstattarget, -1)"
@@ -203,7 +233,7 @@ def read_details(s: Session, rels: list[Relation]) -> None:
          WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
          ORDER BY a.attrelid, a.attnum
         """,
-        (oids,),
+        (list(by_oid),),
         tuples=True,  # one row per column: no per-row dict (the select list's order is used below)
     ):
         (rel_oid, num, name, typ, notnull, default, default_oid, identity, generated, collation, storage,
@@ -221,31 +251,6 @@ def read_details(s: Session, rels: list[Relation]) -> None:
                 nn_constraint=None if nn_oid is None else NotNull(nn_oid, nn_name, nn_valid, nn_noinherit, nn_local, nn_def),
             )
         )
-    # Deparsed pieces: only now, with the tables locked.
-    for r in s.query(
-        """
-        SELECT c.oid,
-               CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partkey,
-               CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS partbound,
-               CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS viewdef,
-               fs.srvname AS server, ft.ftoptions,
-               (SELECT ic.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-                 WHERE i.indrelid = c.oid AND i.indisreplident) AS replident_index
-          FROM pg_catalog.pg_class c
-          LEFT JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.oid
-          LEFT JOIN pg_catalog.pg_foreign_server fs ON fs.oid = ft.ftserver
-         WHERE c.oid = ANY(%s) AND (c.relkind IN ('p', 'v', 'm', 'f') OR c.relispartition OR c.relreplident = 'i')
-        """,
-        (oids,),
-    ):
-        rel = by_oid[r["oid"]]
-        if rel.kind in ("v", "m"):
-            require_deparsed([{**r, "identity": rel.identity}], ("viewdef",), "view")
-        rel.partkey, rel.partbound, rel.viewdef = r["partkey"], r["partbound"], r["viewdef"]
-        rel.server, rel.ftoptions, rel.replident_index = r["server"], r["ftoptions"], r["replident_index"]
-    seqs = [r for r in rels if r.kind == "S"]
-    if seqs:
-        _read_sequences(s, seqs)
 
 
 def _notnull_sql(version_num: int) -> tuple[str, str]:
