@@ -177,6 +177,11 @@ def _check_script(backup: Backup, res: CheckResult, progress: Progress) -> None:
     if unknown_entries:
         res.problems.append(f"{backup.script.name}: entry ids not in toc.json: {sorted(unknown_entries)[:10]}")
     res.script_rows = counts
+    _compare_rows(backup, res, counts, per_entry)
+
+
+def _compare_rows(backup: Backup, res: CheckResult, counts: dict[str, int], per_entry: dict[int, int]) -> None:
+    """The script's rows per table against row_counts.json, and per entry against toc.json."""
     expected = backup.row_counts or {}
     for key in sorted(set(expected) | set(counts)):
         want, got = expected.get(key), counts.get(key, 0)

@@ -538,14 +538,7 @@ class DataLoader:
         if not unloaded:
             return set()
         by_id = {e.id: e for e in self.backup.entries}
-        owner_of_seq: dict[int, str] = {}
-        for e in self.backup.entries:
-            if e.kind == Kind.SEQUENCE_OWNED_BY:
-                seqs = [d for d in e.deps if d in by_id and by_id[d].kind == Kind.SEQUENCE]
-                tabs = [by_id[d].table for d in e.deps if d in by_id and by_id[d].kind == Kind.TABLE]
-                for sq in seqs:
-                    if tabs and tabs[0]:
-                        owner_of_seq[sq] = tabs[0]
+        owner_of_seq = _serial_owners(self.backup.entries, by_id)
         skip: set[int] = set()
         for e in self.backup.entries:
             if e.kind != Kind.SEQUENCE_SET:
@@ -625,6 +618,19 @@ class _ScriptBlocks:
             for _, f in blocks:
                 f.close()
         self._source.close()
+
+
+def _serial_owners(entries: list[TocEntry], by_id: dict[int, TocEntry]) -> dict[int, str]:
+    """SEQUENCE entry id -> the table that owns it, from the SEQUENCE OWNED BY entries."""
+    owner_of_seq: dict[int, str] = {}
+    for e in entries:
+        if e.kind == Kind.SEQUENCE_OWNED_BY:
+            seqs = [d for d in e.deps if d in by_id and by_id[d].kind == Kind.SEQUENCE]
+            tabs = [by_id[d].table for d in e.deps if d in by_id and by_id[d].kind == Kind.TABLE]
+            for sq in seqs:
+                if tabs and tabs[0]:
+                    owner_of_seq[sq] = tabs[0]
+    return owner_of_seq
 
 
 def _names(tables: list[str], limit: int = 10) -> str:

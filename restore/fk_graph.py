@@ -226,6 +226,16 @@ def strongly_connected(nodes: list[str], edges: list[tuple[str, str]]) -> list[s
 
 def fk_order(tables: list[str], fks: list[ForeignKey]) -> tuple[list[str], list[ForeignKey]]:
     """Parents-first order of ``tables`` and the FKs inside cycles (which no order satisfies)."""
+    cyclic = _cyclic_constraints(tables, fks)
+    deps: dict[str, set[str]] = {t: set() for t in tables}
+    for f in fks:
+        if f.child != f.parent and f not in cyclic:
+            deps[f.child].add(f.parent)
+    return _parents_first(tables, deps), cyclic
+
+
+def _cyclic_constraints(tables: list[str], fks: list[ForeignKey]) -> list[ForeignKey]:
+    """Every edge of the constraints that close a cycle between tables (a self-reference is none)."""
     comp_of: dict[str, int] = {}
     for i, comp in enumerate(strongly_connected(tables, [(f.child, f.parent) for f in fks])):
         for t in comp:
@@ -233,13 +243,13 @@ def fk_order(tables: list[str], fks: list[ForeignKey]) -> tuple[list[str], list[
     cyclic = [f for f in fks if f.child != f.parent and comp_of[f.child] == comp_of[f.parent]]
     # A constraint is dropped as a whole, so every edge of a cyclic constraint stops counting.
     cyclic_names = {(f.definer, f.name) for f in cyclic}
-    cyclic = [f for f in fks if (f.definer, f.name) in cyclic_names]
-    # Kahn's algorithm over the remaining edges, ties broken by the original order (stable output).
+    return [f for f in fks if (f.definer, f.name) in cyclic_names]
+
+
+def _parents_first(tables: list[str], deps: dict[str, set[str]]) -> list[str]:
+    """Kahn's algorithm over ``deps`` (table -> the tables it needs first, consumed), ties broken
+    by the original order (stable output)."""
     pos = {t: i for i, t in enumerate(tables)}
-    deps: dict[str, set[str]] = {t: set() for t in tables}
-    for f in fks:
-        if f.child != f.parent and f not in cyclic:
-            deps[f.child].add(f.parent)
     order: list[str] = []
     ready = sorted((t for t in tables if not deps[t]), key=pos.__getitem__)
     dependants: dict[str, list[str]] = {t: [] for t in tables}
@@ -254,7 +264,7 @@ def fk_order(tables: list[str], fks: list[ForeignKey]) -> tuple[list[str], list[
             if not deps[c]:
                 ready.append(c)
         ready.sort(key=pos.__getitem__)
-    return order, cyclic
+    return order
 
 
 def script_problem_edges(blocks: list[str], fks: list[ForeignKey]) -> list[ForeignKey]:
