@@ -75,6 +75,27 @@ _ROUTINE_TOKEN = re.compile(rb"""
 """, re.VERBOSE | re.IGNORECASE)
 
 
+def _find_copy_end(buf: bytearray, start: int) -> int:
+    """``buf.find(b"\\n\\.\\n", start)``, faster on COPY text, where a backslash is rare.
+
+    ``find`` of the four bytes stops at every newline (every row); ``find`` of one byte is
+    ``memchr``, ~8x faster here, so the backslashes are visited and each is checked for the
+    terminator around it. A block dense with backslashes (escaped text, ``bytea``) goes back
+    to the four-byte ``find`` once the visits would cost more than it does (issue 11: 0.14 s
+    against 0.25 s for the benchmark's 120 MB of COPY text)."""
+    find = buf.find
+    i = find(b"\\", start + 1)
+    misses = 0
+    while i >= 0:
+        if buf[i - 1] == 0x0A and buf[i + 1:i + 3] == b".\n":
+            return i - 1
+        misses += 1
+        if misses > 16 and misses * 128 > i - start:
+            return find(_COPY_END, i - 1)  # every backslash before i is no terminator
+        i = find(b"\\", i + 1)
+    return -1
+
+
 def _block_depth(word: bytes, depth: int) -> int:
     """The BEGIN ... END nesting after ``word`` (psqlscan.l: CASE nests only inside a BEGIN)."""
     w = word.lower()
@@ -453,7 +474,7 @@ class ScriptReader:
         buf = self._buf
         p = 1
         while True:
-            k = buf.find(_COPY_END, p - 1)
+            k = _find_copy_end(buf, p - 1)
             if k >= 0:
                 if k + 1 > p:
                     yield bytes(buf[p:k + 1])
