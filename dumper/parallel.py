@@ -42,7 +42,6 @@ none above: rows on pages past the size measured at planning time cannot be lost
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import queue
 import signal
@@ -421,6 +420,8 @@ class _Child:
     """
 
     def __init__(self, dsn: str, snapshot: str, method: str, level: int) -> None:
+        import multiprocessing  # only when workers are processes (more than THREAD_WORKERS)
+
         ctx = multiprocessing.get_context("spawn")
         self.pipe, child_end = ctx.Pipe()
         self.proc = ctx.Process(target=_child_main, args=(child_end, dsn, snapshot, method, level),

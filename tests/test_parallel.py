@@ -44,13 +44,16 @@ def count(dsn: str, q: str) -> int:
     return int(pgtest.query(dsn, q)[0][0])
 
 
-def test_parallel_split_restores_identical(make_db, run_sql, tmp_path):
+# two workers are threads by default, more are processes (dumper.parallel.THREAD_WORKERS)
+@pytest.mark.parametrize("workers", [None, "processes"], ids=["default", "processes"])
+def test_parallel_split_restores_identical(make_db, run_sql, tmp_path, workers):
     server = make_db.server
     src = make_db("par_src")
     run_sql(src, SCHEMA)
     out = tmp_path / "out"
     # --csv all: the split table's CSV must come out as one file with one header
-    r = run_pydump([src, "--out", out, "--no-report", "-j2", "--json", "--csv", "all"], {"PYDUMP_SPLIT_MIN_PAGES": "16"})
+    env = {"PYDUMP_SPLIT_MIN_PAGES": "16", **({"PYDUMP_WORKERS": workers} if workers else {})}
+    r = run_pydump([src, "--out", out, "--no-report", "-j2", "--json", "--csv", "all"], env)
     assert r.returncode == 0, r.stderr
     b = only_backup(out)
     meta = json.loads((b / "metadata.json").read_text())
