@@ -646,7 +646,7 @@ class _Dump:
             csv = CsvSink(self.tmp / e.extra["csv"], cols, encoding=s.codec)
             self.open_files.append(csv)
             sinks.append(csv.write)
-        script.write(s.encode(_entry_comment(e) + "\n" + copy_statement(_rel(e).identity, cols, "FROM stdin") + ";\n"))
+        script.write(s.encode(_entry_comment(e) + "\n" + copy_statement(_load_target(e), cols, "FROM stdin") + ";\n"))
         try:
             rows = stream_copy(st.batches.conn if st.batches is not None else s.conn, _copy_source(e), sinks,
                                on_chunk=self.progress.bytes_done, transform=row_filter(_redact_spec(e), s.codec)).rows
@@ -804,7 +804,7 @@ def _make_tasks(data_entries: list[Entry], tmp: Path, sizes: dict[int, RelSize],
         weight = size.total_bytes if size is not None else int(e.extra.get("pages", 0)) * 8192
         if part:
             weight = weight * int(e.extra["pages"]) // max(size.heap_pages if size else 1, 1)
-        head = _entry_comment(e) + "\n" + copy_statement(rel.identity, cols, "FROM stdin") + ";\n"
+        head = _entry_comment(e) + "\n" + copy_statement(_load_target(e), cols, "FROM stdin") + ";\n"
         csv_path: Path | None = None
         first = not part or part[0] == 1
         if e.extra.get("csv"):
@@ -831,6 +831,12 @@ def _rel(e: Entry) -> Any:
     """The relation a TABLE DATA entry copies (:class:`~dumper.toc.TableSource`)."""
     assert e.source is not None, f"TABLE DATA entry {e.name} has no source"
     return e.source.rel
+
+
+def _load_target(e: Entry) -> str:
+    """The table the script's COPY names: a partition root for hash-on-enum trees (``TableSource``)."""
+    assert e.source is not None, f"TABLE DATA entry {e.name} has no source"
+    return e.source.load_target
 
 
 def _copy_source(e: Entry) -> str:

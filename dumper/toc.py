@@ -53,6 +53,12 @@ class TableSource:
     condition: str | None = None  # an extension configuration table's filter, parenthesised
     ctid_range: str | None = None  # one range of a table split by a parallel dump (dumper.parallel)
     redaction: TableRedaction | None = None  # --redact/--redact-auth: the COPY reader rewrites values
+    load_via: str | None = None  # the partition root the rows are loaded through (quoted identity)
+
+    @property
+    def load_target(self) -> str:
+        """The table the script's ``COPY ... FROM stdin`` names: the root or the relation itself."""
+        return self.load_via or self.rel.identity
 
     @property
     def where(self) -> str | None:

@@ -482,8 +482,9 @@ def _verify(args: argparse.Namespace, conn: psycopg.Connection, backup: Backup, 
         tables = None
     if not_loaded:
         tables = [t for t in (tables if tables is not None else backup.row_counts) if t not in not_loaded]
+    via_root = {e.table: e.load_via for e in backup.entries if e.table and e.load_via}
     mismatches = verify_row_counts(conn, backup.row_counts, tables, extra_rows, loaded=rows_by_table,
-                                   loaded_only=extension_config_tables(backup.entries))
+                                   loaded_only=extension_config_tables(backup.entries), via_root=via_root)
     summary["verified"] = True
     summary["verified_tables"] = len(backup.row_counts) if tables is None else len(tables)
     summary["mismatches"] = [m.describe() for m in mismatches]

@@ -90,6 +90,7 @@ class DataLoader:
         self.selection = selection
         self.from_csv = from_csv
         self.csv_only = csv_only
+        self._load_via: dict[str, str] = {}  # partition key -> the root its CSV rows are loaded through
         self.clean = clean
         self.progress = progress
         self.info = info
@@ -424,6 +425,8 @@ class DataLoader:
         for e in entries:
             if e.table:
                 columns.setdefault(e.table, e.columns)
+                if e.load_via:
+                    self._load_via[e.table] = e.load_via
                 n_blocks[e.table] = n_blocks.get(e.table, 0) + 1
         script_tables = [t for t in order if t not in csv_map]
         stream = _ScriptBlocks(self, set(script_tables)) if script_tables else None
@@ -485,7 +488,8 @@ class DataLoader:
             return
         # The CSV files are in the backup's encoding (FORMAT.md): the server converts.
         stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING {})").format(
-            table_identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+            # a partition under a hash-on-enum root: the root routes its rows (toc.json's load_via)
+            table_identifier(self._load_via.get(table, table)), sql.SQL(", ").join(sql.Identifier(c) for c in cols),
             sql.Literal(backup_encoding(self.backup.metadata)))
         try:
             with conn.cursor() as cur:

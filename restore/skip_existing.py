@@ -267,7 +267,7 @@ class ExistingPolicy:
         target_cols = {c: gen for c, gen in cols}
         src = list(e.columns or [])
         if not src:
-            return DataPlan(e.table, None, [])
+            return DataPlan(e.load_target or e.table, None, [])
         keep = [i for i, c in enumerate(src) if c in target_cols and not target_cols[c]]
         dropped = [c for c in src if c not in target_cols or target_cols[c]]
         if dropped:
@@ -275,7 +275,7 @@ class ExistingPolicy:
                         f"target table {e.table}: their values are not loaded")
         if not keep:
             return "none of the backup's columns exists in the target table"
-        return DataPlan(e.table, None if len(keep) == len(src) else keep, [src[i] for i in keep])
+        return DataPlan(e.load_target or e.table, None if len(keep) == len(src) else keep, [src[i] for i in keep])
 
     def summary(self) -> list[dict[str, Any]]:
         return [s.as_json() for s in self.skips]

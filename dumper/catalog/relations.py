@@ -95,6 +95,9 @@ class Relation(CatalogObject):
     parents: list[int] = field(default_factory=list)  # pg_inherits, in seqno order
     columns: list[Column] = field(default_factory=list)
     partkey: str | None = None
+    #: A partitioned table hashing an enum key: the hash is of the labels' OIDs, which a restore
+    #: assigns anew, so its partitions' rows are loaded through the root (as pg_dump does).
+    hash_on_enum: bool = False
     partbound: str | None = None
     viewdef: str | None = None
     sequence: Sequence | None = None
@@ -175,6 +178,11 @@ def read_details(s: Session, rels: list[Relation]) -> None:
         """
         SELECT c.oid,
                CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partkey,
+               c.relkind = 'p' AND EXISTS (
+                   SELECT FROM pg_catalog.pg_partitioned_table pt
+                     JOIN pg_catalog.pg_opclass oc ON oc.oid = ANY(pt.partclass::pg_catalog.oid[])
+                    WHERE pt.partrelid = c.oid AND pt.partstrat = 'h'
+                      AND oc.opcintype = 'pg_catalog.anyenum'::pg_catalog.regtype) AS hash_on_enum,
                CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS partbound,
                CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS viewdef,
                fs.srvname AS server, ft.ftoptions,
@@ -191,6 +199,7 @@ def read_details(s: Session, rels: list[Relation]) -> None:
         if rel.kind in ("v", "m"):
             require_deparsed([{**r, "identity": rel.identity}], ("viewdef",), "view")
         rel.partkey, rel.partbound, rel.viewdef = r["partkey"], r["partbound"], r["viewdef"]
+        rel.hash_on_enum = bool(r["hash_on_enum"])
         rel.server, rel.ftoptions, rel.replident_index = r["server"], r["ftoptions"], r["replident_index"]
     seqs = [r for r in rels if r.kind == "S"]
     if seqs:

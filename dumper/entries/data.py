@@ -7,12 +7,17 @@ its :class:`~dumper.toc.TableSource`, which never reaches the file.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dumper.catalog.relations import column_names
 from dumper.entries.context import BuildContext
 from dumper.format.names import csv_name, table_key
 from dumper.format.toc import Kind
 from dumper.redact import table_redaction, unknown_warning
 from dumper.toc import DATA, Entry, TableSource
+
+if TYPE_CHECKING:
+    from dumper.catalog.relations import Relation
 
 
 def build_table_data(ctx: BuildContext) -> None:
@@ -28,6 +33,10 @@ def build_table_data(ctx: BuildContext) -> None:
             pages=rel.pages,
         )
         e.source = TableSource(rel)
+        root = _load_root(ctx, rel)
+        if root is not None:
+            e.source.load_via = root.identity
+            e.extra["load_via"] = table_key(root.schema or "", root.name)
         red = table_redaction(plan, ctx.cat, rel, e.extra["columns"])
         if red is not None:  # rewritten by the COPY reader (dumper.redact.RowRedactor)
             e.source.redaction = red
@@ -39,6 +48,23 @@ def build_table_data(ctx: BuildContext) -> None:
             e.entry_deps.append(ctx.table_entry[rel.oid])
         ctx.append(e)
         ctx.data_entry[rel.oid] = e
+
+
+def _load_root(ctx: BuildContext, rel: "Relation") -> "Relation | None":
+    """The root of ``rel``'s partition tree when some partitioned table above it hashes an
+    enum key (None otherwise).
+
+    Such a hash is of the enum labels' OIDs, which a restore assigns anew, so a row may
+    belong to another partition afterwards: COPY into the partition itself would fail with
+    "violates partition constraint". pg_dump loads these rows through the root, which
+    routes each row; so does the script here. row_counts.json still counts per partition
+    (what each COPY carried); pyrestore compares such partitions' counts as one sum."""
+    unsafe = False
+    top = rel
+    while top.is_partition and top.parents and top.parents[0] in ctx.rels:
+        top = ctx.rels[top.parents[0]]
+        unsafe = unsafe or top.hash_on_enum
+    return top if unsafe else None
 
 
 def data_only_fk_order(ctx: BuildContext) -> None:

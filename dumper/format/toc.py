@@ -184,6 +184,17 @@ class TocEntry:
         return (int(p[0]), int(p[1])) if p else None
 
     @property
+    def load_via(self) -> str | None:
+        """``TABLE DATA`` of a partition under a hash-on-enum partitioned table: the canonical key
+        of the partition root the rows are loaded through (the COPY names it, not the table)."""
+        return _key_or_none(self.fields.get("load_via"))
+
+    @property
+    def load_target(self) -> str | None:
+        """The table a ``TABLE DATA`` entry's rows are loaded into: ``load_via`` or ``table``."""
+        return self.load_via or self.table
+
+    @property
     def ref_table(self) -> str | None:
         """``FK CONSTRAINT``: the referenced table's canonical key."""
         return _key_or_none(self.fields.get("ref_table"))
