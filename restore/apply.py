@@ -51,6 +51,7 @@ SECTIONS = ("pre-data", "data", "post-data")
 
 _OWNER_TO = re.compile(rb"\A\s*ALTER\b.*\bOWNER\s+TO\b", re.IGNORECASE | re.DOTALL)
 _SET_STMT = re.compile(rb"\A\s*SET\s+(?:SESSION\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*(?:=|\bTO\b)", re.IGNORECASE)
+_SESSION_STMT = re.compile(rb"\A\s*(?:(?:SET|RESET)\b|SELECT\s+pg_catalog\.set_config\s*\()", re.IGNORECASE)
 _ACL_STMT = re.compile(rb"\A\s*(?:GRANT|REVOKE|ALTER\s+DEFAULT\s+PRIVILEGES)\b", re.IGNORECASE)
 
 
@@ -326,6 +327,12 @@ class Replayer:
         elif self.workers is not None and entry is not None and self._in_post_data:
             self._queue_post_task(entry, raw)
         else:
+            if self.workers is not None and entry is None:
+                # A bare script (pg_dump -Fp) says nothing of what a statement needs: a REFRESH
+                # MATERIALIZED VIEW or an FK check that ran while a worker's COPY was still
+                # uncommitted would not see its rows. Loads in a row stay parallel; the next
+                # statement waits for them.
+                self.workers.wait_data()
             self._execute(self.conn, raw, entry, item)
 
     def _statement_bytes(self, raw: bytes, entry: TocEntry | None) -> bytes | None:
@@ -343,8 +350,10 @@ class Replayer:
         if self._unknown_setting(raw):
             self.result.skipped_items += 1
             return None
-        if self.workers is not None:
-            self.workers.setup.append(raw)  # session header: replayed on every worker connection
+        if self.workers is not None and _SESSION_STMT.match(raw):
+            # a session setting: replayed on every worker connection. Only settings: a bare
+            # script's CREATE TABLE (no entry either) run again there failed the restore.
+            self.workers.setup.append(raw)
         return raw
 
     def _skipped_by_policy(self, entry: TocEntry, item: Item) -> bool:

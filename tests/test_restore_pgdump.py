@@ -144,6 +144,28 @@ def test_full_restore_of_plain_pg_dump_script(supabase_src, make_db, tmp_path: P
     oracle.assert_same_database(server, supabase_src, dst)
 
 
+def test_parallel_replay_of_a_plain_script_waits_for_its_loads(make_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A bare pg_dump script under ``-j 2``: its COPY blocks load on workers, and the statements
+    after them (here the REFRESH of a materialized view that counts the rows, and a NOT VALID
+    foreign key validated against them) must see every row. Before the fix the REFRESH ran on
+    the main connection while the COPY was uncommitted and the view came back empty."""
+    server = make_db.server
+    src = make_db("barej")
+    pgtest.run_sql(src, """
+        CREATE TABLE big AS SELECT g AS id, md5(g::text) AS t FROM generate_series(1, 200000) g;
+        CREATE TABLE also AS SELECT g AS id FROM generate_series(1, 50000) g;
+        CREATE MATERIALIZED VIEW counts AS SELECT (SELECT count(*) FROM big) AS big, (SELECT count(*) FROM also) AS also;
+    """)
+    text = subprocess.run([str(server.pg_dump_path), "-Fp", "-d", src], capture_output=True, check=True,
+                          env=oracle._client_env()).stdout
+    f = tmp_path / "dump.sql"
+    f.write_bytes(text)
+    dst = make_db("barej_dst")
+    assert main([str(f), dst, "-j", "2", "--quiet", "--no-report"]) == 0
+    assert pgtest.query(dst, "SELECT big, also FROM counts") == [(200000, 50000)]
+    oracle.assert_same_database(server, src, dst)
+
+
 @pytest.mark.parametrize("compress", ["gzip", "zstd", "none"])
 def test_full_restore_of_backup_dir_verifies(supabase_src, make_db, tmp_path: Path, compress: str) -> None:  # type: ignore[no-untyped-def]
     server = make_db.server
