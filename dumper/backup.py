@@ -681,6 +681,7 @@ class _Dump:
             "format": layout.FORMAT_VERSION,
             "tool": {"name": "pydump", "version": __version__},
             "server": {"version": info.version, "version_num": info.version_num, "encoding": info.encoding,
+                       "collate": info.collate, "ctype": info.ctype,
                        "known_version": checks.newer is None, "unknown_catalog_values": checks.unknown,
                        "bootstrap_superuser": checks.bootstrap},
             # the encoding of backup.sql and of every CSV file (the database's unless --encoding)

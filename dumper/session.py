@@ -65,6 +65,8 @@ class ServerInfo:
     port: int
     encoding: str  # the database's (server_encoding)
     superuser: bool
+    collate: str | None = None  # the database's libc LC_COLLATE / LC_CTYPE, for pyrestore --create
+    ctype: str | None = None
 
 
 class Session:
@@ -90,7 +92,9 @@ class Session:
             row = self.one(
                 "SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS ver,"
                 " current_database() AS db, current_user AS usr, current_setting('server_encoding') AS enc,"
-                " (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS su"
+                " (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS su,"
+                " d.datcollate::text AS collate, d.datctype::text AS ctype"
+                " FROM pg_catalog.pg_database d WHERE d.datname = current_database()"
             )
         except psycopg.Error as e:
             self.close()
@@ -102,6 +106,7 @@ class Session:
         self.info = ServerInfo(
             version_num=row["num"], version=row["ver"].split()[0], database=row["db"], user=row["usr"],
             host=info.host, port=int(info.port), encoding=row["enc"], superuser=bool(row["su"]),
+            collate=row["collate"], ctype=row["ctype"],
         )
         kw = self.query("SELECT word FROM pg_catalog.pg_get_keywords() WHERE catcode <> 'U'")
         set_keywords({r["word"] for r in kw})

@@ -93,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "all or nothing); with --data-only: empty the tables before loading")
     how.add_argument("--if-exists", action="store_true", help="with --clean: DROP ... IF EXISTS")
     how.add_argument("-C", "--create", action="store_true",
-                     help="create the database named in the DSN (connecting to 'postgres' to do it); "
-                          "with --clean drop it first if it exists")
+                     help="create the database named in the DSN (connecting to 'postgres' to do it) in the "
+                          "source's encoding and locale; with --clean drop it first if it exists")
     how.add_argument("--skip-existing", action="store_true",
                      help="restore into a target that already has some of the backup's objects (e.g. a Supabase "
                           "project's auth/storage): skip what exists, load data into existing tables, report every "
@@ -318,7 +318,8 @@ def do_restore(args: argparse.Namespace, out: Output, backup: Backup, selection:
     started = time.monotonic()
     target = redact_dsn(dsn)
     check_target(dsn, backup, selection, create=args.create, clean=args.clean)  # before changing anything
-    created = create_database(dsn, drop_first=args.clean, info=out.info) if args.create else False
+    created = (create_database(dsn, drop_first=args.clean, info=out.info, like=backup.metadata.get("server"))
+               if args.create else False)
     conn = connect(dsn, autocommit=not args.single_transaction, encoding=backup_encoding(backup.metadata))
     reporter = Reporter(dsn, RESTORE_ARTIFACT, __version__, enabled=not args.no_report, warn=out.warn,
                         application_name="pyrestore-report")

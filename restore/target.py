@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -157,13 +158,41 @@ def database_name(dsn: str) -> str | None:
     return str(name) if name else None
 
 
-def create_database(dsn: str, *, drop_first: bool, info: Callable[[str], None]) -> bool:
+def _create_variants(name: str, like: Mapping[str, Any] | None) -> list[tuple[sql.Composable, str]]:
+    """The ``CREATE DATABASE`` statements to try, best first, each with what to say if it is used.
+
+    As pg_dump's ``--create``: the source database's encoding and locale (``metadata.json``'s
+    ``server``). A target without that locale gets the encoding with the server's default
+    locale, then with the C locale (which fits every encoding), each said in one line."""
+    base = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+    enc = (like or {}).get("encoding")
+    if not enc:  # a bare script: the server's defaults
+        return [(base, "")]
+    with_enc = sql.SQL("{} ENCODING {}").format(base, sql.Literal(enc))
+    collate, ctype = (like or {}).get("collate"), (like or {}).get("ctype")
+    out: list[tuple[sql.Composable, str]] = []
+    if collate and ctype:
+        out.append((sql.SQL("{} LC_COLLATE {} LC_CTYPE {}").format(with_enc, sql.Literal(collate), sql.Literal(ctype)), ""))
+    out.append((with_enc, f" in {enc} with the server's default locale" + (
+        f" (the backup's {collate}/{ctype} cannot be used here)" if collate and ctype else "")))
+    out.append((sql.SQL("{} LC_COLLATE 'C' LC_CTYPE 'C'").format(with_enc),
+                f" in {enc} with the C locale (the backup's locale and the server's default do not fit {enc} here)"))
+    return out
+
+
+#: CREATE DATABASE refusing a locale: unknown name (42809) or one that does not fit the encoding (22023).
+_LOCALE_STATES = frozenset({"42809", "22023"})
+
+
+def create_database(dsn: str, *, drop_first: bool, info: Callable[[str], None],
+                    like: Mapping[str, Any] | None = None) -> bool:
     """``--create``: create the DSN's database from a maintenance connection; True when created.
 
     ``TEMPLATE template0``: template1 may carry local additions that would collide with the
-    backup's objects (what pg_dump's ``--create`` scripts do as well). An existing database is
-    an error unless ``--clean`` asks to drop it first; a drop that fails (sessions connected)
-    stops with the server's reason.
+    backup's objects (what pg_dump's ``--create`` scripts do as well); encoding and locale
+    those of the source (``like``: metadata.json's ``server``; see :func:`_create_variants`).
+    An existing database is an error unless ``--clean`` asks to drop it first; a drop that
+    fails (sessions connected) stops with the server's reason.
     """
     name = database_name(dsn)
     if not name:
@@ -191,11 +220,16 @@ def create_database(dsn: str, *, drop_first: bool, info: Callable[[str], None]) 
                 raise StatementFailed(f"--create --clean: cannot drop database {name}: "
                                       f"{exc.diag.message_primary or exc}") from None
             info(f"dropped database {name}")
-        try:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-        except psycopg.Error as exc:
-            raise StatementFailed(f"--create: cannot create database {name}: {exc.diag.message_primary or exc}") from None
-        info(f"created database {name}")
-        return True
+        variants = _create_variants(name, like)
+        for i, (stmt, how) in enumerate(variants):
+            try:
+                conn.execute(stmt)
+            except psycopg.Error as exc:
+                if exc.sqlstate in _LOCALE_STATES and i + 1 < len(variants):
+                    continue
+                raise StatementFailed(f"--create: cannot create database {name}: {exc.diag.message_primary or exc}") from None
+            info(f"created database {name}{how}")
+            return True
+        raise AssertionError("unreachable: the last variant raises or returns")
     finally:
         conn.close()

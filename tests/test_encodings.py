@@ -29,7 +29,7 @@ from psycopg import sql
 from tests.support import oracle
 from tests.support import pgtest
 from tests.support.helpers import assert_clean_failure, dump_ok, run_pydump
-from tests.support.helpers import pyrestore
+from tests.support.helpers import pyrestore, run_pyrestore
 
 pytestmark = pytest.mark.all_versions
 
@@ -265,6 +265,48 @@ def utf8_fingerprint(dsn: str) -> str:
         enc = conn.execute("SELECT pg_catalog.getdatabaseencoding()").fetchone()[0]
     codec = {"LATIN1": "latin-1", "UTF8": "utf-8"}[enc]
     return fingerprint(dsn).decode(codec)
+
+
+@pytest.mark.parametrize("encoding", ["LATIN1", "SQL_ASCII"])
+def test_create_makes_the_database_in_the_backups_encoding(enc_db, tmp_path: Path, encoding: str) -> None:  # type: ignore[no-untyped-def]
+    """``pyrestore --create`` creates the database as pg_dump's ``--create`` would: in the
+    source's encoding and locale (metadata.json's ``server``), not the server's defaults, so
+    the same bytes come back (SQL_ASCII: bytes no encoding would accept)."""
+    server = enc_db.server
+    src = source_db(enc_db, encoding)
+    want = fingerprint(src)
+    backup, _ = dump_ok(src, tmp_path / "b")
+    meta = json.loads((backup / "metadata.json").read_text())["server"]
+    assert (meta["encoding"], meta["collate"], meta["ctype"]) == (encoding, "C", "C")
+    name = pgtest.unique_db_name(f"created_{encoding}")
+    try:
+        assert pyrestore(str(backup), server.dsn(name), "--create") == 0
+        with server.connect() as conn:
+            row = conn.execute("SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate::text, datctype::text"
+                               " FROM pg_catalog.pg_database WHERE datname = %s", [name]).fetchone()
+        assert row == (encoding, "C", "C")
+        assert fingerprint(server.dsn(name)) == want
+    finally:
+        server.drop_database(name)
+    if encoding != "LATIN1":
+        return
+    # A locale this server lacks: the encoding is kept, with a locale that fits it (the
+    # server's default C.UTF-8 does not fit LATIN1, so C), and the output says so.
+    doc = json.loads((backup / "metadata.json").read_text())
+    doc["server"]["collate"] = doc["server"]["ctype"] = "xx_NOWHERE.ISO-8859-1"
+    (backup / "metadata.json").write_text(json.dumps(doc))
+    name = pgtest.unique_db_name("created_fallback")
+    try:
+        run = run_pyrestore([str(backup), server.dsn(name), "--create", "--no-report"])
+        assert run.returncode == 0, run.stderr
+        assert "in LATIN1 with the C locale" in run.stdout + run.stderr
+        with server.connect() as conn:
+            row = conn.execute("SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate::text"
+                               " FROM pg_catalog.pg_database WHERE datname = %s", [name]).fetchone()
+        assert row == ("LATIN1", "C")
+        assert fingerprint(server.dsn(name)) == want
+    finally:
+        server.drop_database(name)
 
 
 def test_latin1_backup_into_utf8_database(enc_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
