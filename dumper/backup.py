@@ -649,7 +649,8 @@ class _Dump:
         script.write(s.encode(_entry_comment(e) + "\n" + copy_statement(_load_target(e), cols, "FROM stdin") + ";\n"))
         try:
             rows = stream_copy(st.batches.conn if st.batches is not None else s.conn, _copy_source(e), sinks,
-                               on_chunk=self.progress.bytes_done, transform=row_filter(_redact_spec(e), s.codec)).rows
+                               on_chunk=self.progress.bytes_done, transform=row_filter(_redact_spec(e), s.codec),
+                               label=_rel(e).identity).rows
         except EncodingError as err:
             raise EncodingError(_unconvertible(self.plan.dsn, s, e, str(err))) from None
         if st.batches is not None:

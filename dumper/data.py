@@ -111,8 +111,12 @@ def stream_copy(
     *,
     on_chunk: Callable[[int], None] | None = None,
     transform: Callable[[bytes], bytes] | None = None,
+    label: str | None = None,
 ) -> CopyResult:
     """Stream one ``COPY ... TO STDOUT`` into ``sinks``.
+
+    ``label`` (the table's qualified name) goes into a failure's line: the server's message
+    names a relation without its schema (``column "w" of relation "t3" does not exist``).
 
     ``transform`` (a redacted table's :class:`dumper.redact.RowRedactor`) rewrites each chunk
     of whole rows before the sinks see it; every other table's bytes pass untouched.
@@ -146,5 +150,6 @@ def stream_copy(
     except psycopg.OperationalError as e:
         raise ServerError(f"lost the server during COPY: {str(e).strip().splitlines()[0] if str(e).strip() else 'connection closed'}") from None
     except psycopg.Error as e:
-        raise ServerError(f"COPY failed: {str(e).strip().splitlines()[0]}") from None
+        of = f" of {label}" if label else ""
+        raise ServerError(f"COPY{of} failed: {str(e).strip().splitlines()[0]}") from None
     return CopyResult(rows, total)

@@ -178,6 +178,11 @@ class Task:
     # re-imports the snapshot (dumper.locks); 0: one transaction for the whole dump
     recycle: int = 0
 
+    @property
+    def label(self) -> str | None:
+        """The table's qualified name, for a failure's one line."""
+        return self.entry.source.rel.identity if self.entry.source is not None else None
+
 
 class WorkerPool:
     """N worker threads, each with its own snapshot-importing connection and a shared task queue.
@@ -381,7 +386,7 @@ def task_spec(task: Task) -> dict[str, Any]:
     return {"statement": task.statement, "head": task.head, "spool": str(task.spool),
             "csv_path": str(task.csv_path) if task.csv_path is not None else None,
             "csv_columns": task.csv_columns, "csv_header": task.csv_header, "redact": task.redact,
-            "recycle": task.recycle}
+            "recycle": task.recycle, "label": task.label}
 
 
 def copy_to_spool(conn: psycopg.Connection[Any], spec: dict[str, Any], method: str, level: int,
@@ -397,7 +402,7 @@ def copy_to_spool(conn: psycopg.Connection[Any], spec: dict[str, Any], method: s
                           encoding=conn.info.encoding)
             sinks.append(csv.write)
         result = stream_copy(conn, spec["statement"], sinks, on_chunk=on_bytes,
-                             transform=row_filter(spec.get("redact"), conn.info.encoding))
+                             transform=row_filter(spec.get("redact"), conn.info.encoding), label=spec.get("label"))
         out.write(b"\\.\n\n")
         out.close()
         if csv is not None:

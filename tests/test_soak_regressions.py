@@ -185,3 +185,19 @@ def test_connection_lost_at_the_lock_timeout_setting_is_exit_7(make_db, run_sql,
     lines = _error_lines(run.stderr, "pydump")
     assert len(lines) == 1 and lines[0].startswith("pydump: error: lost the server: "), run.stderr
     assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
+
+
+def test_column_renamed_before_the_locks_names_the_table(make_db, run_sql, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A column renamed by another session after the snapshot, before the table locks: the
+    snapshot's column list no longer matches the live table, so the COPY fails (as pg_dump's
+    would). The line names the table with its schema; the server's message alone says
+    'relation "t3"', which another schema may hold too."""
+    out = tmp_path / "out"
+    code, err = _dump_while_dropping(
+        make_db, run_sql, out, "CREATE SCHEMA zc; CREATE TABLE zc.t3 (id int, w text); INSERT INTO zc.t3 VALUES (1, 'a');",
+        b"LOCK TABLE", "ALTER TABLE zc.t3 RENAME COLUMN w TO w2")
+    assert code == 7, err
+    lines = _error_lines(err, "pydump")
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "zc.t3" in lines[0], err
+    assert not out.exists() or os.listdir(out) == []
