@@ -9,6 +9,7 @@ a lone ``pydump --version`` answers before any parser is built.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -108,8 +109,9 @@ def build_parser(categories: CategoryMap | None = None) -> argparse.ArgumentPars
     o.add_argument("--compress", default="gzip", metavar="gzip|zstd|none[:LEVEL]")
     o.add_argument("-j", "--jobs", type=int, default=1)
     o.add_argument("-E", "--encoding", metavar="ENC",
-                   help="write the script and CSV files in ENC, converted by the server (default: the database's "
-                        "encoding, byte for byte); fails naming the first table and column it cannot convert")
+                   help="write the script and CSV files in ENC, converted by the server (default: $PGCLIENTENCODING, "
+                        "else the database's encoding, byte for byte); fails naming the first table and column it "
+                        "cannot convert")
     o.add_argument("--lock-wait-timeout", type=int, metavar="MS", help="give up if a table lock is not granted in MS ms")
     o.add_argument("--lock-batches", action="store_true",
                    help="when the dump's locks do not fit the server's lock table (max_locks_per_transaction), lock "
@@ -172,6 +174,11 @@ def make_plan(args: argparse.Namespace) -> Plan:
     for flag in sorted(given):
         if not any(c.flag == flag for c in cats.categories.values()):
             raise UsageError(f"{flag} was given but the category file {cats.source} has no category with flag = \"{flag}\"")
+    if args.encoding is None:
+        # As pg_dump: PGCLIENTENCODING is "another way to get" -E (libpq's 'auto' is no choice).
+        env_enc = os.environ.get("PGCLIENTENCODING", "").strip()
+        if env_enc and env_enc.lower() != "auto":
+            args.encoding = env_enc
     options = {k: v for k, v in vars(args).items() if k != "dsn"}
     options["category_flags"] = sorted(given)
     for c in cats.categories.values():  # metadata.json keeps {"no_auth": true, ...} as before

@@ -349,6 +349,22 @@ def test_encoding_option_converts(enc_db, tmp_path: Path) -> None:  # type: igno
     assert fingerprint(dst) == fingerprint(src)
 
 
+def test_pgclientencoding_is_another_way_to_ask_for_an_encoding(enc_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """As pg_dump: without --encoding, PGCLIENTENCODING chooses the output's encoding ('auto',
+    libpq's own value, chooses nothing); --encoding wins over it."""
+    src = source_db(enc_db, "LATIN1")
+    backup, _ = dump_ok(src, tmp_path / "env", env={"PGCLIENTENCODING": "UTF8"})
+    assert json.loads((backup / "metadata.json").read_bytes())["encoding"] == "UTF8"
+    assert '"s_café"'.encode() in script_bytes(backup)
+    backup, _ = dump_ok(src, tmp_path / "auto", env={"PGCLIENTENCODING": "auto"})
+    assert json.loads((backup / "metadata.json").read_bytes())["encoding"] == "LATIN1"
+    backup, _ = dump_ok(src, tmp_path / "opt", "--encoding", "LATIN1", env={"PGCLIENTENCODING": "UTF8"})
+    assert json.loads((backup / "metadata.json").read_bytes())["encoding"] == "LATIN1"
+    dst = enc_db("LATIN1", "dst")
+    assert pyrestore(str(backup), dst) == 0
+    assert fingerprint(dst) == fingerprint(src)
+
+
 def test_encoding_option_names_the_unconvertible_value(enc_db, make_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A value --encoding cannot hold: one error line naming table and column, non-zero exit, no backup."""
     src = make_db("utf8src")
