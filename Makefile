@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.installed
 
 # Server majors the suite runs on (tests/registry_servers.py fetches them, cached outside the
 # repo). The first is the primary server: tests that do not depend on the server version run
-# there only. `make test` runs the version-dependent (fidelity) tests on 15, 12 and 18 (oldest,
-# Debian's, newest); `make test-versions` runs them on the other majors, plus the upgrade matrix.
-TEST_SERVERS     ?= pg15,pg12,pg18
-VERSION_SERVERS  ?= pg13,pg14,pg16,pg17
+# there only. `make test` runs the version-dependent (fidelity) tests on 15 and 18 (Debian's,
+# newest); `make test-versions` runs them on the other majors (12, the oldest, included), plus
+# the upgrade matrix. 12 moved there when make test passed 15 minutes on this 2-core machine.
+TEST_SERVERS     ?= pg15,pg18
+VERSION_SERVERS  ?= pg12,pg13,pg14,pg16,pg17
 
 venv: $(STAMP)
 
