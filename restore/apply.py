@@ -249,6 +249,7 @@ class Replayer:
         self._in_post_data = False
         self._deferred: list[tuple[TocEntry, bytes, IO[bytes]]] = []
         self._post_tasks: list[PostTask] = []
+        self._existing_fks_read = False
         self._skipped_entries: set[int] = set()
         self._settings: frozenset[str] | None = None  # parameter names of the target
         self._sql_ascii_target = conn.info.parameter_status("server_encoding") == "SQL_ASCII"
@@ -571,6 +572,8 @@ class Replayer:
                 self._deferred.append((entry, stmt, f))
                 return
         if self.workers is not None:
+            if not self._existing_fks_read:
+                self._order_by_existing_fks()
             f, _ = spool(chunks)
             block = CopyBlock(stmt, item.entry_id, item.line, iter(()))
 
@@ -584,6 +587,24 @@ class Replayer:
                                      entry.id if entry is not None else None)
             return
         self._copy(self.conn, CopyBlock(stmt, item.entry_id, item.line, iter(())), entry, chunks, phase, pos)
+
+    def _order_by_existing_fks(self) -> None:
+        """``--jobs``: the foreign keys that already exist when the first row loads order the
+        loads, referenced tables first. The backup's own keys come in post-data, but an
+        extension's configuration tables get theirs from ``CREATE EXTENSION`` (PostGIS:
+        ``topology.layer`` references ``topology.topology``), and pre-existing tables
+        (``--skip-existing``) have theirs. Keys in a cycle order nothing (as serially)."""
+        assert self.workers is not None
+        self._existing_fks_read = True
+        keys = list(dict.fromkeys(e.table for e in self.backup.entries if e.kind == Kind.TABLE_DATA and e.table))
+        if not keys:
+            return
+        fks = foreign_keys(self.conn, keys)
+        _order, cyclic = fk_order(keys, fks)
+        skip = {(f.definer, f.name) for f in cyclic}
+        for f in fks:
+            if f.child != f.parent and (f.definer, f.name) not in skip:
+                self.workers.data_after.setdefault(f.child, set()).add(f.parent)
 
     def _copy(self, conn: psycopg.Connection, item: CopyBlock, entry: TocEntry | None, chunks: Iterable[bytes],
               phase: Phase | None = None, pos: Callable[[], int] | None = None) -> None:

@@ -94,11 +94,12 @@ def foreign_keys(conn: psycopg.Connection, keys: Iterable[str]) -> list[ForeignK
     edge per (referencing partition or table, referenced partition or table) pair that is
     loaded. Inheritance children inherit no foreign keys: their own ones are their own edges.
     """
-    oid_of: dict[int, str] = {}
-    for key in keys:
-        row = conn.execute("SELECT to_regclass(%s)::oid", [table_identifier(key).as_string(conn)]).fetchone()
-        if row and row[0] is not None:
-            oid_of[int(row[0])] = key
+    names = {table_identifier(key).as_string(conn): key for key in keys}
+    if not names:
+        return []
+    oid_of = {int(oid): names[name] for name, oid in conn.execute(  # one round trip, however many tables
+        "SELECT n, pg_catalog.to_regclass(n)::oid FROM pg_catalog.unnest(%s::text[]) AS n", [list(names)])
+        if oid is not None}
     if not oid_of:
         return []
     with qualified_names(conn):
