@@ -101,3 +101,32 @@ def test_toc_post_data_dependencies(fixture_db, tmp_path: Path) -> None:  # type
     assert ("MATERIALIZED VIEW DATA", "stock_totals") in deps("MATERIALIZED VIEW DATA", "stock_totals_2")
     for e in entries:
         assert all(d < e["id"] for d in e["deps"]), f"entry {e['id']} depends on a later entry"
+
+
+_FK_EXT_CONTROL = "comment = 'pydump test: configuration tables linked by a foreign key'\ndefault_version = '1.0'\nrelocatable = false\n"
+_FK_EXT_SCRIPT = """
+CREATE TABLE @extschema@.fkext_parent (id integer PRIMARY KEY);
+CREATE TABLE @extschema@.fkext_child (id integer PRIMARY KEY, parent integer NOT NULL REFERENCES @extschema@.fkext_parent);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.fkext_parent', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.fkext_child', '');
+"""
+
+
+def test_parallel_load_follows_the_foreign_keys_an_extension_created(make_db, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """An extension's configuration tables get their foreign key from CREATE EXTENSION, before
+    any row loads (PostGIS: topology.layer -> topology.topology): ``-j 4`` must load the
+    referenced table first, whatever order the shuffled scheduler would pick."""
+    src = make_db("fkext")
+    sharedir = pgtest.query(src, "SELECT setting FROM pg_catalog.pg_config WHERE name = 'SHAREDIR'")[0][0]
+    ext = Path(sharedir) / "extension"
+    (ext / "pydump_fkext.control").write_text(_FK_EXT_CONTROL)
+    (ext / "pydump_fkext--1.0.sql").write_text(_FK_EXT_SCRIPT)
+    pgtest.run_sql(src, "CREATE EXTENSION pydump_fkext;"
+                        " INSERT INTO public.fkext_parent SELECT g FROM generate_series(1, 2000) g;"
+                        " INSERT INTO public.fkext_child SELECT g, g FROM generate_series(1, 2000) g;")
+    b = pydump(src, tmp_path)
+    for seed in (1, 2, 3, 4, 5, 6):
+        dst = make_db(f"fkext_s{seed}")
+        assert restore(b, dst, "--jobs", "4", seed=seed, monkeypatch=monkeypatch) == 0, f"shuffle seed {seed}"
+        assert pgtest.query(dst, "SELECT count(*) FROM public.fkext_child") == [(2000,)]
