@@ -77,6 +77,9 @@ def pytest_configure(config):
     )
     config.addinivalue_line(
         "markers", "upgrade: dump on an older major, restore into a newer one (make test-versions)")
+    config.addinivalue_line(
+        "markers", "slow: long-running (soak, thousands of tables, fuzzing); `make test-slow` runs them "
+        "so that `make test` stays within about 15 minutes on two cores; CI runs both")
 
 
 def pytest_generate_tests(metafunc):

@@ -23,7 +23,8 @@ from tests.support import oracle
 from tests.support import pgtest
 from tests.support.helpers import pydump_env
 
-pytestmark = pytest.mark.all_versions  # value and name round trips depend on the server version
+# value and name round trips depend on the server version; ~10 s per major: `make test-slow`
+pytestmark = [pytest.mark.all_versions, pytest.mark.slow]
 
 SYSTEM_COLUMNS = {"tableoid", "cmax", "xmax", "cmin", "xmin", "ctid", "oid"}
 

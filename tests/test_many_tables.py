@@ -26,6 +26,8 @@ from tests.support import oracle
 from tests.support import pgtest
 from tests.support.helpers import assert_clean_failure, backup_dirs, dump_ok, leftovers, load_json, run_pydump, start_pydump
 
+pytestmark = pytest.mark.slow  # builds 3,000 tables (and a small lock table) on its own servers: `make test-slow`
+
 TABLES = 3000
 #: a default-sized lock table: guaranteed 64 × 20 = 1,280 entries; a lone session gets ~2,500
 SMALL_LOCKS = {"max_locks_per_transaction": "64", "max_connections": "20", "max_wal_senders": "0",

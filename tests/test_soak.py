@@ -14,6 +14,8 @@ import pytest
 
 from tests.soak.harness import SCENARIOS, run_soak
 
+pytestmark = pytest.mark.slow  # 30 s of soak and its server: `make test-slow`
+
 
 def test_short_soak_finds_nothing() -> None:
     if os.environ.get("PYDUMP_TEST_DSN"):
