@@ -418,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=100, help="dataset size in MB (default 100)")
     ap.add_argument("--small-size", type=int, default=20, help="the small database's size in MB (default 20)")
-    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds per variant, medians reported (default 5: with 3, single rounds on this 2-core VM moved a ratio by 0.2)")
+    # 5: with 3, a single slow round on this 2-core VM moved a median's ratio by up to 0.2
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds per variant, medians reported (default 5)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--server", help="server kind (pg15, pg16, ...); default: the newest available")
     ap.add_argument("--only", help="comma-separated substrings: run only the matching variants (plus their baselines)")
