@@ -29,7 +29,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	PYDUMP_TEST_SERVERS=$(TEST_SERVERS) $(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
 
-# the tests marked slow (the 30 s soak, 3,000 tables, the fuzzer): ~2.5 minutes that would push
+# the tests marked slow (the 30 s soak, 3,000 tables, the fuzzer): ~2 minutes that would push
 # make test past 15 minutes on this 2-core machine; CI runs them after make test
 test-slow: $(STAMP)
 	PYDUMP_TEST_SERVERS=$(TEST_SERVERS) $(PY) -m pytest -q -p no:cacheprovider -m slow tests
