@@ -97,6 +97,10 @@ class Relation(CatalogObject):
     partkey: str | None = None
     #: A partitioned table hashing an enum key: the hash is of the labels' OIDs, which a restore
     #: assigns anew, so its partitions' rows are loaded through the root (as pg_dump does).
+    #: Also a key column whose type holds an enum anywhere (array elements, a domain's base, a
+    #: range's subtype, a composite's attributes: their hashes hash the enum's OIDs too); pg_dump
+    #: 18 looks only at the enum opclass, and such a tree failed its restore there
+    #: ("violates partition constraint"). Multiranges of an enum (14+) are not followed.
     hash_on_enum: bool = False
     partbound: str | None = None
     viewdef: str | None = None
@@ -178,11 +182,26 @@ def read_details(s: Session, rels: list[Relation]) -> None:
         """
         SELECT c.oid,
                CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partkey,
-               c.relkind = 'p' AND EXISTS (
+               c.relkind = 'p' AND (EXISTS (
                    SELECT FROM pg_catalog.pg_partitioned_table pt
                      JOIN pg_catalog.pg_opclass oc ON oc.oid = ANY(pt.partclass::pg_catalog.oid[])
                     WHERE pt.partrelid = c.oid AND pt.partstrat = 'h'
-                      AND oc.opcintype = 'pg_catalog.anyenum'::pg_catalog.regtype) AS hash_on_enum,
+                      AND oc.opcintype = 'pg_catalog.anyenum'::pg_catalog.regtype) OR EXISTS (
+                   WITH RECURSIVE parts(t) AS (
+                       SELECT a.atttypid FROM pg_catalog.pg_partitioned_table pt
+                         JOIN pg_catalog.pg_attribute a
+                           ON a.attrelid = pt.partrelid AND a.attnum = ANY(pt.partattrs::pg_catalog.int2[])
+                        WHERE pt.partrelid = c.oid AND pt.partstrat = 'h'
+                       UNION
+                       SELECT x.t FROM parts JOIN pg_catalog.pg_type ty ON ty.oid = parts.t,
+                        LATERAL (SELECT ty.typelem UNION ALL SELECT ty.typbasetype
+                                 UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = ty.oid
+                                 UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a
+                                            WHERE a.attrelid = ty.typrelid AND a.attnum > 0
+                                              AND NOT a.attisdropped) AS x(t)
+                        WHERE x.t <> 0)
+                   SELECT FROM parts JOIN pg_catalog.pg_type e ON e.oid = parts.t WHERE e.typtype = 'e'
+               )) AS hash_on_enum,
                CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END AS partbound,
                CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS viewdef,
                fs.srvname AS server, ft.ftoptions,
