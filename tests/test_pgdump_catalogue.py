@@ -337,7 +337,9 @@ def test_hash_partitions_on_an_enum_restore(make_db, tmp_path: Path) -> None:
     """002_pg_dump.pl's 'newline of table name in comment' entry: a table hash-partitioned on an
     enum (pg_dump's "unsafe" partitioning, loaded through the root) whose name holds a newline,
     plus a list-partitioned table whose partition is hash-partitioned on an enum (the rows of
-    the whole tree go through the topmost root). The hash is of the labels' OIDs, which the
+    the whole tree go through the topmost root), and keys whose type holds the enum (an array
+    and a range of it; a composite on 14+), which pg_dump 18 loads into the partitions, failing
+    the restore. The hash is of the labels' OIDs, which the
     target assigns anew: rows may land in other partitions than in the source (as with
     pg_dump), so the rows are compared through the partitioned tables, and every way of loading
     (psql replay, pyrestore -j1/-j2, the CSV files of a --data-only load) must succeed and
@@ -370,15 +372,26 @@ on the road";
         CREATE TABLE ceh.tags_1 PARTITION OF ceh.tags FOR VALUES WITH (MODULUS 2, REMAINDER 1);
         INSERT INTO ceh.tags SELECT ARRAY[c], ceh.span(c, c, '[]') FROM unnest(enum_range(NULL::ceh.colour)) c;
     """)
+    composite = int(pgtest.query(src, "SHOW server_version_num")[0][0]) >= 140000  # hash of a record: 14+
+    if composite:
+        pgtest.run_sql(src, """
+            CREATE TYPE ceh.pair AS (c ceh.colour, n integer);
+            CREATE TABLE ceh.pairs (p ceh.pair NOT NULL) PARTITION BY HASH (p);
+            CREATE TABLE ceh.pairs_0 PARTITION OF ceh.pairs FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+            CREATE TABLE ceh.pairs_1 PARTITION OF ceh.pairs FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+            INSERT INTO ceh.pairs SELECT ROW(c, 1)::ceh.pair FROM unnest(enum_range(NULL::ceh.colour)) c;
+        """)
     rows = ('SELECT c::text, n, NULL FROM ceh."lights\non the road"'  # the name holds a newline
             ' UNION ALL SELECT c::text, n, k FROM ceh.paint'
-            ' UNION ALL SELECT c::text, NULL, s::text FROM ceh.tags ORDER BY 1, 2, 3')
+            ' UNION ALL SELECT c::text, NULL, s::text FROM ceh.tags'
+            + (' UNION ALL SELECT p::text, NULL, NULL FROM ceh.pairs' if composite else '') + ' ORDER BY 1, 2, 3')
     want = pgtest.query(src, rows)
     b = pydump(src, tmp_path / "out", "--csv", "all")
     toc = json.loads((b / "toc.json").read_text())["entries"]
     via = {e["table"]: e.get("load_via") for e in toc if e["kind"] == "TABLE DATA"}
     assert via["ceh.paint_wall_a"] == "ceh.paint" and via["ceh.paint_door"] is None, via
     assert via["ceh.tags_0"] == via["ceh.tags_1"] == "ceh.tags", via
+    assert not composite or via["ceh.pairs_0"] == via["ceh.pairs_1"] == "ceh.pairs", via
     assert sum(1 for v in via.values() if v == 'ceh."lights\non the road"') == 4, via
     ref = make_db("enumhash_psql")
     prc, err = oracle.psql_replay(server, ref, b / "backup.sql.gz", check=False)
