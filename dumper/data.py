@@ -11,8 +11,8 @@ No Python object is kept per row: each message libpq hands us is appended to a
 ``bytearray`` at once (and freed at once), and a ~256 kB chunk is passed on whenever libpq's
 buffer runs dry; the row count is the server's, from the ``COPY n`` command tag (counting
 newlines in the chunks, as before, cost the reader ~0.2 s of CPU per 400 MB). Keeping the
-messages in a list and joining them cost twice the CPU of the read itself (issue 11: ~1,800 live 140-byte objects
-per chunk, then freed together), more than the whole floor. The data never
+messages in a list and joining them cost twice the CPU of the read itself (issue 11: ~1,800
+live 140-byte objects per chunk, then freed together), more than the whole floor. The data never
 goes through Python values, so nothing is lost to type conversion: infinity dates, '1 mon'
 intervals, long numerics and array bounds arrive exactly as the server prints them.
 """
